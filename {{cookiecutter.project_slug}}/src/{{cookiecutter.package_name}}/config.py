@@ -1,0 +1,170 @@
+"""The project's single configuration file, `project.yaml`, as typed and validated settings.
+
+Relative paths in the file are resolved against the directory that holds it. `MLFLOW_TRACKING_URI`
+in the environment overrides `mlflow.tracking_uri`, as on a CI runner pointed at a shared server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from {{ cookiecutter.package_name }}.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "project.yaml"
+ENVIRONMENT_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?$")
+ModelFamily = Literal["hist_gradient_boosting", "random_forest", "logistic_regression"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where the data is and what each column means."""
+
+    name: str = Field(min_length=1)
+    path: Path
+    target: str = Field(min_length=1)
+    positive_label: str
+    numeric_features: list[str] = []
+    categorical_features: list[str] = []
+    sensitive_features: list[str] = []
+    ignore_columns: list[str] = []
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: Any) -> str:
+        if isinstance(value, bool) or value is None:
+            raise ValueError("expected the target value of the positive class, e.g. '>50K' or 1")
+        return str(value)
+
+    @model_validator(mode="after")
+    def _columns_are_consistent(self) -> DataConfig:
+        features = self.numeric_features + self.categorical_features
+        if not features:
+            raise ValueError("declare at least one column in numeric_features or categorical_features")
+        roles = {
+            "numeric_features": self.numeric_features,
+            "categorical_features": self.categorical_features,
+            "ignore_columns": self.ignore_columns,
+        }
+        seen: dict[str, str] = {}
+        for role, columns in roles.items():
+            for column in columns:
+                if column == self.target:
+                    raise ValueError(f"the target column {column!r} must not be listed in {role}")
+                if column in seen:
+                    raise ValueError(f"column {column!r} is listed in both {seen[column]} and {role}")
+                seen[column] = role
+        return self
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric_features, *self.categorical_features]
+
+
+class ModelConfig(_Section):
+    """Which estimator to train and how the data is split for evaluation."""
+
+    family: ModelFamily
+    params: dict[str, Any] = {}
+    test_size: float = Field(default=0.25, gt=0, lt=1)
+    random_state: int = 42
+
+
+class MlflowConfig(_Section):
+    """Where runs and models are recorded."""
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    artifact_root: Path = Path("mlartifacts")
+    experiment: str = Field(min_length=1)
+    registered_model: str = Field(min_length=1)
+
+
+class ProjectConfig(_Section):
+    """Everything the pipeline, governance and delivery code read."""
+
+    name: str = Field(min_length=1)
+    policy_pack: str = Field(min_length=1)
+    environments: list[str] = Field(min_length=1)
+    data: DataConfig
+    model: ModelConfig
+    mlflow: MlflowConfig
+    root: Path = Path(".")
+
+    @field_validator("environments")
+    @classmethod
+    def _environments_are_branch_safe(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not ENVIRONMENT_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a valid environment name: expected lowercase letters, digits "
+                    "and '-', starting with a letter"
+                )
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"{', '.join(duplicates)} listed more than once")
+        return names
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the config file, made absolute against the project root."""
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+    @property
+    def data_path(self) -> Path:
+        return self.resolve(self.data.path)
+
+    @property
+    def tracking_uri(self) -> str:
+        """The tracking URI with a relative SQLite file resolved against the project root."""
+        uri = self.mlflow.tracking_uri
+        prefix = "sqlite:///"
+        if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+            return prefix + str(self.resolve(Path(uri[len(prefix) :])))
+        return uri
+
+    @property
+    def artifact_location(self) -> str:
+        return self.resolve(self.mlflow.artifact_root).as_uri()
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "required key is missing"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling)"
+    return f"{location}: {message}"
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> ProjectConfig:
+    """Read and validate project.yaml; every problem is reported with the key it concerns."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: configuration file not found (run from the project root or pass --config)"
+        )
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    document["root"] = path.resolve().parent
+    override = os.environ.get("MLFLOW_TRACKING_URI")
+    if override and isinstance(document.get("mlflow"), dict):
+        document["mlflow"]["tracking_uri"] = override
+    try:
+        return ProjectConfig.model_validate(document)
+    except ValidationError as error:
+        problems = "; ".join(_describe(item) for item in error.errors())
+        raise ConfigError(f"{path}: {problems}") from None

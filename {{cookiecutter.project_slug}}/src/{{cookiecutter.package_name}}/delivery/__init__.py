@@ -1,0 +1,1 @@
+"""Registry, promotion, deploy and serving: how a trained model reaches an environment."""

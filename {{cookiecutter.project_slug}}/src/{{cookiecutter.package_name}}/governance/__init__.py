@@ -1,0 +1,1 @@
+"""Evidence and policy: explainability, fairness, model cards and the promotion gate."""

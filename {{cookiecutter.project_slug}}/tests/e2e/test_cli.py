@@ -1,0 +1,122 @@
+"""The command line as a user runs it: separate processes, a copy of the project, its own MLflow store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "{{ cookiecutter.package_name }}"
+
+
+def copy_project(tmp_path: Path) -> Path:
+    """A copy of the project's config and data, so runs write their store next to it."""
+    shutil.copy(PROJECT_ROOT / "project.yaml", tmp_path / "project.yaml")
+    shutil.copytree(PROJECT_ROOT / "data", tmp_path / "data")
+    return tmp_path
+
+
+# Loads a registered version by number in a new interpreter and recomputes its held-out metrics.
+RELOAD_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import mlflow
+    from PACKAGE.config import load_config
+    from PACKAGE.pipeline.data import load_dataset
+    from PACKAGE.pipeline.evaluation import evaluate
+    from PACKAGE.pipeline.training import split_dataset
+
+    config = load_config(sys.argv[1])
+    client = mlflow.MlflowClient(tracking_uri=config.tracking_uri)
+    version = client.get_model_version(config.mlflow.registered_model, sys.argv[2])
+    mlflow.set_tracking_uri(config.tracking_uri)
+    model = mlflow.sklearn.load_model("models:/%s/%s" % (version.name, version.version))
+    split = split_dataset(load_dataset(config.data, config.data_path), config.model)
+    recomputed = evaluate(model, split.test_features, split.test_labels)
+    logged = client.get_run(version.run_id).data.metrics
+    print(json.dumps(dict(recomputed=recomputed, logged=logged)))
+    """
+).replace("PACKAGE", PACKAGE)
+
+
+def cli(workspace: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(
+        [sys.executable, "-m", PACKAGE, "--config", str(workspace / "project.yaml"), *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=workspace,
+        check=False,
+    )
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return copy_project(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def ran_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace in which `run` has completed once (registered version 1)."""
+    workspace = copy_project(tmp_path_factory.mktemp("run"))
+    result = cli(workspace, "run")
+    assert result.returncode == 0, result.stderr
+    assert "models:/" in result.stdout
+    return workspace
+
+
+def test_run_leaves_a_version_that_a_fresh_process_loads(ran_workspace: Path) -> None:
+    workspace = ran_workspace
+    environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    fresh = subprocess.run(
+        [sys.executable, "-c", RELOAD_SCRIPT, str(workspace / "project.yaml"), "1"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    report = json.loads(fresh.stdout.strip().splitlines()[-1])
+    for name, value in report["recomputed"].items():
+        assert report["logged"][f"test_{name}"] == pytest.approx(value)
+    assert (workspace / "mlflow.db").is_file()
+
+
+def test_train_prints_the_new_version_number(ran_workspace: Path) -> None:
+    result = cli(ran_workspace, "train")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2"
+
+
+def test_invalid_config_is_one_line_without_traceback(workspace: Path) -> None:
+    config_file = workspace / "project.yaml"
+    config_file.write_text(config_file.read_text().replace("family:", "famly:"))
+    result = cli(workspace, "train")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "model.famly: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_data_registers_nothing(workspace: Path) -> None:
+    data_file = workspace / "data" / "adult_sample.csv"
+    lines = data_file.read_text().splitlines()
+    lines[0] = lines[0].replace("hours-per-week", "hours")
+    data_file.write_text("\n".join(lines) + "\n")
+    result = cli(workspace, "train")
+    assert result.returncode == 2
+    assert "hours-per-week" in result.stderr and "Traceback" not in result.stderr
+    assert not (workspace / "mlflow.db").exists()
+    assert not (workspace / "mlartifacts").exists()
