@@ -1,0 +1,171 @@
+"""Bake the template with real cookiecutter (pytest-cookies) and check what comes out."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+from conftest import TEMPLATE_ROOT, load_hook
+
+CHOICES = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
+# Every choice value appears at least once; free-text answers vary too.
+MATRIX = [
+    {"project_name": "Churn Model", "python_version": "3.11", "model_family": "hist_gradient_boosting",
+     "policy_pack": "standard"},
+    {"project_name": "Credit Risk", "python_version": "3.12", "model_family": "random_forest",
+     "policy_pack": "strict", "environments": "dev,qa,prod", "init_git": False},
+    {"project_name": "Fraud Score", "python_version": "3.13", "model_family": "logistic_regression",
+     "policy_pack": "standard", "environments": "staging", "author_name": "Ana O'Neil \"AO\""},
+]
+LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+
+
+def test_matrix_covers_every_choice() -> None:
+    for variable in ("python_version", "model_family", "policy_pack"):
+        assert {options[variable] for options in MATRIX} == set(CHOICES[variable]), variable
+
+
+@pytest.fixture(params=MATRIX, ids=lambda options: options["model_family"])
+def baked(request: pytest.FixtureRequest, cookies):
+    result = cookies.bake(extra_context=request.param)
+    assert result.exit_code == 0, result.exception
+    return request.param, result.project_path
+
+
+def text_files(root: Path):
+    for path in root.rglob("*"):
+        if path.is_file() and ".git" not in path.relative_to(root).parts:
+            try:
+                yield path, path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+
+
+def test_no_template_syntax_is_left_in_any_file(baked) -> None:
+    _, project = baked
+    leftovers = [
+        f"{path.relative_to(project)}: {match.group()}"
+        for path, text in text_files(project)
+        for match in [LEFTOVER_JINJA.search(text)]
+        if match
+    ]
+    assert leftovers == []
+    assert not [path for path in project.rglob("*") if "cookiecutter" in path.name]
+
+
+def test_project_config_reflects_the_answers(baked) -> None:
+    options, project = baked
+    config = yaml.safe_load((project / "project.yaml").read_text())
+    expected_environments = [name.strip() for name in options.get("environments", "staging,production").split(",")]
+    assert config["environments"] == expected_environments
+    assert config["model"]["family"] == options["model_family"]
+    assert config["policy_pack"] == options["policy_pack"]
+    assert (project / ".python-version").read_text().strip() == options["python_version"]
+
+
+def test_pyproject_is_valid_and_names_the_package(baked) -> None:
+    import tomllib
+
+    options, project = baked
+    document = tomllib.loads((project / "pyproject.toml").read_text())
+    package = project.name.replace("-", "_")
+    assert document["project"]["scripts"] == {package: f"{package}.cli:main"}
+    assert (project / "src" / package / "cli.py").is_file()
+    if "author_name" in options:
+        assert document["project"]["authors"][0]["name"] == options["author_name"]
+    assert all("==" in requirement for requirement in document["project"]["dependencies"])
+
+
+def test_chosen_policy_pack_is_installed_verbatim(baked) -> None:
+    options, project = baked
+    comparison = filecmp.dircmp(TEMPLATE_ROOT / "policies" / options["policy_pack"], project / "policies")
+    assert comparison.left_only == comparison.right_only == comparison.diff_files == []
+
+
+def test_git_repository_is_initialised_only_when_asked(baked) -> None:
+    options, project = baked
+    if options.get("init_git", True) is False:
+        assert not (project / ".git").exists()
+        return
+    log = subprocess.run(
+        ["git", "log", "--format=%s", "main"], cwd=project, capture_output=True, text=True, check=True
+    )
+    assert len(log.stdout.strip().splitlines()) == 1
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True)
+    assert status.stdout == "", "the first commit must hold every generated file"
+
+
+def test_post_generation_hook_is_safe_to_run_twice(cookies) -> None:
+    result = cookies.bake(extra_context={"policy_pack": "strict"})
+    project = result.project_path
+    post_gen = load_hook("post_gen_project")
+    answers = {"project_name": "x", "author_name": "x", "author_email": "x@example.com"}
+    before = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout
+    post_gen.install_policy_pack(TEMPLATE_ROOT, "strict", project)
+    post_gen.init_git_repository(project, answers)
+    after = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout
+    assert before == after
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True).stdout == ""
+
+
+def test_missing_git_is_skipped_with_a_message(cookies, monkeypatch: pytest.MonkeyPatch, capsys, tmp_path) -> None:
+    post_gen = load_hook("post_gen_project")
+    monkeypatch.setattr(post_gen.shutil, "which", lambda name: None)
+    post_gen.init_git_repository(tmp_path, {"project_name": "x"})
+    assert "git was not found" in capsys.readouterr().out
+    assert not (tmp_path / ".git").exists()
+
+
+BAD_ANSWERS = [
+    ({"package_name": "class"}, "package_name = 'class' is invalid"),
+    ({"package_name": "1model"}, "package_name = '1model' is invalid"),
+    ({"package_name": "my-model"}, "package_name = 'my-model' is invalid"),
+    ({"environments": "staging,staging"}, "'staging' appears twice"),
+    ({"environments": "prod uction"}, "'prod uction' is not a valid environment name"),
+    ({"environments": "a..b"}, "'a..b' is not a valid environment name"),
+    ({"environments": "env/x"}, "'env/x' is not a valid environment name"),
+    ({"environments": ""}, "environments = '' is invalid"),
+    ({"author_email": "nobody"}, "author_email = 'nobody' is invalid"),
+]
+
+
+@pytest.mark.parametrize(("answers", "message"), BAD_ANSWERS, ids=[str(a) for a, _ in BAD_ANSWERS])
+def test_bad_answer_is_rejected_and_leaves_nothing(answers: dict, message: str, tmp_path: Path, capfd) -> None:
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(TEMPLATE_ROOT), no_input=True, extra_context=answers, output_dir=str(tmp_path))
+    assert message in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_policy_pack_is_rejected_by_the_command_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_ROOT),
+         "policy_pack=lenient"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "lenient" in result.stderr and "policy_pack" in result.stderr
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_hook_failure_through_the_command_line_exits_1_with_the_message(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_ROOT),
+         "package_name=class", "environments=staging,staging"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "package_name = 'class' is invalid" in result.stderr
+    assert "'staging' appears twice" in result.stderr
+    assert list(tmp_path.iterdir()) == []
