@@ -60,8 +60,15 @@ def init_git_repository(project_dir: Path, answers: dict) -> None:
         ("add", ["git", "add", "--all"]),
         (
             "commit",
-            ["git", *git_identity_arguments(answers), "commit", "--quiet", "--no-verify", "-m",
-             f"Generate {answers['project_name']} from the ML GitOps template"],
+            [
+                "git",
+                *git_identity_arguments(answers),
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "-m",
+                f"Generate {answers['project_name']} from the ML GitOps template",
+            ],
         ),
     ]
     for step, command in steps:

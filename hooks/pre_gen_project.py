@@ -10,8 +10,8 @@ document in ANSWERS, so the validation functions below can also be imported and 
 from __future__ import annotations
 
 import json
-import os
 import keyword
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,7 +26,16 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 GITHUB_OWNER_PATTERN = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$")
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?$")
 RESERVED_ALIAS_PATTERN = re.compile(r"^v\d+$")
-BOOLEAN_WORDS = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
+BOOLEAN_WORDS = {
+    "true": True,
+    "yes": True,
+    "y": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "n": False,
+    "0": False,
+}
 
 
 class AnswerError(ValueError):
@@ -73,7 +82,8 @@ def check_github_owner(value: str) -> None:
         raise AnswerError(
             "github_owner",
             value,
-            "expected a GitHub user or organisation name (letters, digits, single '-', at most 39 characters)",
+            "expected a GitHub user or organisation name "
+            "(letters, digits, single '-', at most 39 characters)",
         )
 
 
@@ -83,7 +93,10 @@ def check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def parse_environments(value: str) -> list[str]:
-    """Split the promotion order; each name becomes a branch `env/<name>`, a GitHub Environment and an MLflow alias."""
+    """Split the promotion order into names.
+
+    Each name becomes a branch `env/<name>`, a GitHub Environment and an MLflow alias.
+    """
     names = [name.strip() for name in str(value).split(",")]
     if not str(value).strip() or any(not name for name in names):
         raise AnswerError(
@@ -113,9 +126,7 @@ def available_policy_packs(template_dir: Path) -> list[str]:
     if not policies.is_dir():
         return []
     return sorted(
-        entry.name
-        for entry in policies.iterdir()
-        if entry.is_dir() and (entry / "thresholds.yaml").is_file()
+        entry.name for entry in policies.iterdir() if entry.is_dir() and (entry / "thresholds.yaml").is_file()
     )
 
 

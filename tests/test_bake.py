@@ -11,20 +11,35 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import TEMPLATE_ROOT, load_hook
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
-
-from conftest import TEMPLATE_ROOT, load_hook
 
 CHOICES = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
 # Every choice value appears at least once; free-text answers vary too.
 MATRIX = [
-    {"project_name": "Churn Model", "python_version": "3.11", "model_family": "hist_gradient_boosting",
-     "policy_pack": "standard"},
-    {"project_name": "Credit Risk", "python_version": "3.12", "model_family": "random_forest",
-     "policy_pack": "strict", "environments": "dev,qa,prod", "init_git": False},
-    {"project_name": "Fraud Score", "python_version": "3.13", "model_family": "logistic_regression",
-     "policy_pack": "standard", "environments": "staging", "author_name": "Ana O'Neil \"AO\""},
+    {
+        "project_name": "Churn Model",
+        "python_version": "3.11",
+        "model_family": "hist_gradient_boosting",
+        "policy_pack": "standard",
+    },
+    {
+        "project_name": "Credit Risk",
+        "python_version": "3.12",
+        "model_family": "random_forest",
+        "policy_pack": "strict",
+        "environments": "dev,qa,prod",
+        "init_git": False,
+    },
+    {
+        "project_name": "Fraud Score",
+        "python_version": "3.13",
+        "model_family": "logistic_regression",
+        "policy_pack": "standard",
+        "environments": "staging",
+        "author_name": 'Ana O\'Neil "AO"',
+    },
 ]
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 
@@ -65,7 +80,9 @@ def test_no_template_syntax_is_left_in_any_file(baked) -> None:
 def test_project_config_reflects_the_answers(baked) -> None:
     options, project = baked
     config = yaml.safe_load((project / "project.yaml").read_text())
-    expected_environments = [name.strip() for name in options.get("environments", "staging,production").split(",")]
+    expected_environments = [
+        name.strip() for name in options.get("environments", "staging,production").split(",")
+    ]
     assert config["environments"] == expected_environments
     assert config["model"]["family"] == options["model_family"]
     assert config["policy_pack"] == options["policy_pack"]
@@ -114,10 +131,15 @@ def test_post_generation_hook_is_safe_to_run_twice(cookies) -> None:
     post_gen.init_git_repository(project, answers)
     after = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout
     assert before == after
-    assert subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True).stdout == ""
+    assert (
+        subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True).stdout
+        == ""
+    )
 
 
-def test_missing_git_is_skipped_with_a_message(cookies, monkeypatch: pytest.MonkeyPatch, capsys, tmp_path) -> None:
+def test_missing_git_is_skipped_with_a_message(
+    cookies, monkeypatch: pytest.MonkeyPatch, capsys, tmp_path
+) -> None:
     post_gen = load_hook("post_gen_project")
     monkeypatch.setattr(post_gen.shutil, "which", lambda name: None)
     post_gen.init_git_repository(tmp_path, {"project_name": "x"})
@@ -139,7 +161,9 @@ BAD_ANSWERS = [
 
 
 @pytest.mark.parametrize(("answers", "message"), BAD_ANSWERS, ids=[str(a) for a, _ in BAD_ANSWERS])
-def test_bad_answer_is_rejected_and_leaves_nothing(answers: dict, message: str, tmp_path: Path, capfd) -> None:
+def test_bad_answer_is_rejected_and_leaves_nothing(
+    answers: dict, message: str, tmp_path: Path, capfd
+) -> None:
     with pytest.raises(FailedHookException):
         cookiecutter(str(TEMPLATE_ROOT), no_input=True, extra_context=answers, output_dir=str(tmp_path))
     assert message in capfd.readouterr().err
@@ -148,8 +172,16 @@ def test_bad_answer_is_rejected_and_leaves_nothing(answers: dict, message: str, 
 
 def test_unknown_policy_pack_is_rejected_by_the_command_line(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_ROOT),
-         "policy_pack=lenient"],
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-o",
+            str(tmp_path),
+            str(TEMPLATE_ROOT),
+            "policy_pack=lenient",
+        ],
         capture_output=True,
         text=True,
     )
@@ -160,8 +192,17 @@ def test_unknown_policy_pack_is_rejected_by_the_command_line(tmp_path: Path) -> 
 
 def test_hook_failure_through_the_command_line_exits_1_with_the_message(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_ROOT),
-         "package_name=class", "environments=staging,staging"],
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-o",
+            str(tmp_path),
+            str(TEMPLATE_ROOT),
+            "package_name=class",
+            "environments=staging,staging",
+        ],
         capture_output=True,
         text=True,
     )

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import tool_environment
 from test_bake import MATRIX
 

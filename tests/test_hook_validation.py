@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import TEMPLATE_ROOT, load_hook
 
 pre_gen = load_hook("pre_gen_project")

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import TEMPLATE_ROOT, tool_environment
 
 TEMPLATE_WORKFLOWS = sorted((TEMPLATE_ROOT / ".github" / "workflows").glob("*.yml"))
-PROJECT_WORKFLOWS = sorted((TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / ".github" / "workflows").glob("*.yml"))
+PROJECT_WORKFLOWS = sorted(
+    (TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / ".github" / "workflows").glob("*.yml")
+)
 ALL_WORKFLOWS = TEMPLATE_WORKFLOWS + PROJECT_WORKFLOWS
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 

@@ -57,10 +57,7 @@ def stratified_sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
     counts = quotas.astype(int)
     shortfall = rows - int(counts.sum())
     counts[(quotas - counts).sort_values(ascending=False).index[:shortfall]] += 1
-    parts = [
-        group.sample(n=int(counts[key]), random_state=SEED)
-        for key, group in frame.groupby(STRATA)
-    ]
+    parts = [group.sample(n=int(counts[key]), random_state=SEED) for key, group in frame.groupby(STRATA)]
     return pd.concat(parts).sort_index().reset_index(drop=True)
 
 
