@@ -13,6 +13,7 @@ from pathlib import Path
 from {{ cookiecutter.package_name }}.config import DEFAULT_CONFIG_FILE, ProjectConfig, load_config
 from {{ cookiecutter.package_name }}.errors import ProjectError
 
+EXIT_DENY = 1
 EXIT_ERROR = 2
 
 
@@ -30,10 +31,59 @@ def command_train(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _print_decision(decision) -> None:
+    verdict = "ALLOW" if decision.allow else "DENY"
+    print(f"Policy decision for {decision.environment}: {verdict}")
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    for note in decision.notes:
+        print(f"  - note: {note}")
+
+
+def command_report(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.jobs import report
+
+    result = report(config, arguments.version)
+    print(
+        f"Evidence bundle: {result.directory} ({len(result.manifest['files'])} files, manifest evidence.json)"
+    )
+    _print_decision(result.decision)
+    return 0
+
+
+def command_gate(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.jobs import gate
+
+    result = gate(config, arguments.version, arguments.env)
+    champion = f"version {result.champion.version}" if result.champion else "none yet"
+    print(f"Candidate version {arguments.version}; current champion in {arguments.env}: {champion}")
+    _print_decision(result.decision)
+    if not result.integrity.intact:
+        print("error: the evidence bundle does not match its manifest", file=sys.stderr)
+        return EXIT_ERROR
+    return 0 if result.decision.allow else EXIT_DENY
+
+
+def command_verify(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.governance import evidence
+    from {{ cookiecutter.package_name }}.jobs import bundle_path
+
+    directory = bundle_path(config, arguments.version)
+    integrity = evidence.verify_bundle(directory)
+    if integrity.intact and not integrity.unexpected:
+        count = len(evidence.read_manifest(directory)["files"])
+        print(f"{directory}: all {count} files match evidence.json")
+        return 0
+    for problem in integrity.problems():
+        print(f"{directory}: {problem}")
+    return 0 if integrity.intact else EXIT_ERROR
+
+
 def command_run(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     from {{ cookiecutter.package_name }}.delivery import registry
-    from {{ cookiecutter.package_name }}.jobs import train
+    from {{ cookiecutter.package_name }}.jobs import check_governance_inputs, gate, report, train
 
+    check_governance_inputs(config)
     result = train(config)
     registered = result.registered
     print(
@@ -49,15 +99,33 @@ def command_run(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     commit = registered.tags["git_sha"][:12]
     print(f"Registered {registered.model_uri} (run {registered.run_id}, commit {commit}).")
     print("Reloaded it from the registry and checked that it reproduces the predictions.")
+    bundle = report(config, registered.version)
+    print(f"Evidence bundle: {bundle.directory} (model card: {bundle.directory / 'model_card.html'})")
+    decision = gate(config, registered.version, config.environments[0])
+    _print_decision(decision.decision)
     print(f"MLflow store: {config.tracking_uri}")
     print(f"MLflow artifacts: {config.artifact_location}")
     print(f"Browse them with: mlflow ui --backend-store-uri {config.tracking_uri}")
-    return 0
+    if not decision.integrity.intact:
+        return EXIT_ERROR
+    return 0 if decision.decision.allow else EXIT_DENY
 
 
 COMMANDS: dict[str, tuple[str, Callable[[ProjectConfig, argparse.Namespace], int]]] = {
     "train": ("train, evaluate and register a new model version; prints the version", command_train),
-    "run": ("run the whole local loop in one process", command_run),
+    "report": (
+        "build the evidence bundle (SHAP, fairness, model card, decision) of a version",
+        command_report,
+    ),
+    "gate": (
+        "decide whether a version may be promoted to an environment: exit 0 allow, 1 deny, 2 error",
+        command_gate,
+    ),
+    "verify": ("check a version's evidence bundle against its manifest", command_verify),
+    "run": (
+        "run the whole local loop in one process: train, report, gate for the first environment",
+        command_run,
+    ),
 }
 
 
@@ -71,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, _) in COMMANDS.items():
-        commands.add_parser(name, help=help_text, description=help_text)
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        if name in {"report", "gate", "verify"}:
+            command.add_argument("--version", type=int, required=True, help="registered model version")
+        if name == "gate":
+            command.add_argument("--env", required=True, help="target environment, e.g. staging")
     return parser
 
 

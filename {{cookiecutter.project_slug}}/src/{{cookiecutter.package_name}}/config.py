@@ -87,6 +87,17 @@ class MlflowConfig(_Section):
     registered_model: str = Field(min_length=1)
 
 
+class GovernanceConfig(_Section):
+    """Where evidence goes and how much it may cost (bounded whatever the size of the data)."""
+
+    reports_dir: Path = Path("reports")
+    policies_dir: Path = Path("policies")
+    model_card: Path = Path("model_card.yaml")
+    shap_sample_size: int = Field(default=300, ge=10, le=100_000)
+    shap_background_size: int = Field(default=100, ge=10, le=10_000)
+    min_group_size: int = Field(default=30, ge=1)
+
+
 class ProjectConfig(_Section):
     """Everything the pipeline, governance and delivery code read."""
 
@@ -96,6 +107,7 @@ class ProjectConfig(_Section):
     data: DataConfig
     model: ModelConfig
     mlflow: MlflowConfig
+    governance: GovernanceConfig = GovernanceConfig()
     root: Path = Path(".")
 
     @field_validator("environments")

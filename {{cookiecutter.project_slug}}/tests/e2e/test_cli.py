@@ -21,7 +21,9 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 def copy_project(tmp_path: Path) -> Path:
     """A copy of the project's config and data, so runs write their store next to it."""
     shutil.copy(PROJECT_ROOT / "project.yaml", tmp_path / "project.yaml")
+    shutil.copy(PROJECT_ROOT / "model_card.yaml", tmp_path / "model_card.yaml")
     shutil.copytree(PROJECT_ROOT / "data", tmp_path / "data")
+    shutil.copytree(PROJECT_ROOT / "policies", tmp_path / "policies")
     return tmp_path
 
 

@@ -200,3 +200,60 @@ def load_version(config: ProjectConfig, version: int) -> Any:
             return mlflow.sklearn.load_model(registered.model_uri)
     except Exception as error:
         raise RegistryError(f"loading {registered.model_uri} failed: {_first_line(error)}") from None
+
+
+def run_details(config: ProjectConfig, run_id: str) -> tuple[dict[str, str], dict[str, float]]:
+    """The parameters and metrics logged by a run."""
+    mlflow = connect(config)
+    try:
+        run = mlflow.MlflowClient().get_run(run_id)
+    except Exception as error:
+        raise RegistryError(
+            f"run {run_id} cannot be read from {config.tracking_uri}: {_first_line(error)}"
+        ) from None
+    return dict(run.data.params), dict(run.data.metrics)
+
+
+def champion(config: ProjectConfig, environment: str) -> RegisteredVersion | None:
+    """The version the environment's alias points at, or None before its first release."""
+    mlflow = connect(config)
+    name = config.mlflow.registered_model
+    client = mlflow.MlflowClient()
+    try:
+        found = client.get_model_version_by_alias(name, environment)
+    except Exception as error:
+        if (
+            "RESOURCE_DOES_NOT_EXIST" in str(getattr(error, "error_code", ""))
+            or "not found" in str(error).lower()
+        ):
+            return None
+        store = config.tracking_uri
+        raise RegistryError(
+            f"cannot resolve alias {environment!r} of model {name!r} in {store}: {_first_line(error)}"
+        ) from None
+    return RegisteredVersion(
+        name=name,
+        version=int(found.version),
+        run_id=found.run_id,
+        model_uri=f"models:/{name}@{environment}",
+        tags=dict(found.tags),
+    )
+
+
+def log_evidence(config: ProjectConfig, run_id: str, directory: Path) -> None:
+    """Attach the evidence bundle to the training run (artifact path `evidence/`)."""
+    mlflow = connect(config)
+    try:
+        mlflow.MlflowClient().log_artifacts(run_id, str(directory), artifact_path="evidence")
+    except Exception as error:
+        raise RegistryError(f"logging the evidence of run {run_id} failed: {_first_line(error)}") from None
+
+
+def tag_version(config: ProjectConfig, version: int, tags: dict[str, str]) -> None:
+    mlflow = connect(config)
+    client = mlflow.MlflowClient()
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(config.mlflow.registered_model, str(version), key, value)
+    except Exception as error:
+        raise RegistryError(f"tagging version {version} failed: {_first_line(error)}") from None

@@ -22,7 +22,7 @@ ESTIMATORS: dict[str, type[ClassifierMixin]] = {
 }
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "hist_gradient_boosting": {},
-    "random_forest": {"n_estimators": 200, "min_samples_leaf": 2, "n_jobs": -1},
+    "random_forest": {"n_estimators": 150, "max_depth": 12, "min_samples_leaf": 3, "n_jobs": -1},
     "logistic_regression": {"max_iter": 2000},
 }
 RARE_CATEGORY_COUNT = 10

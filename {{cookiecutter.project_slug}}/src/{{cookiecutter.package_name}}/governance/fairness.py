@@ -1,0 +1,215 @@
+"""Fairlearn audit of held-out predictions: metrics by group, parity and equalized-odds gaps.
+
+Each sensitive feature is audited on its own and all of them together (their intersection). Groups
+smaller than `min_group_size` stay in every table and are flagged; the gaps a policy acts on are
+computed over the groups large enough to measure, and the gaps over all groups are reported beside them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import (
+    MetricFrame,
+    count,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equalized_odds_difference,
+    equalized_odds_ratio,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import accuracy_score
+
+INTERSECTION = "intersection"
+GROUP_METRICS = {
+    "count": count,
+    "selection_rate": selection_rate,
+    "accuracy": accuracy_score,
+    "true_positive_rate": true_positive_rate,
+    "false_positive_rate": false_positive_rate,
+}
+GAP_FUNCTIONS = {
+    "demographic_parity_difference": demographic_parity_difference,
+    "demographic_parity_ratio": demographic_parity_ratio,
+    "equalized_odds_difference": equalized_odds_difference,
+    "equalized_odds_ratio": equalized_odds_ratio,
+}
+
+
+@dataclass(frozen=True)
+class FeatureAudit:
+    """One sensitive feature (or the intersection): metrics by group and the gaps between groups."""
+
+    feature: str
+    by_group: pd.DataFrame
+    small_groups: list[str]
+    gaps: dict[str, float | None]
+    gaps_all_groups: dict[str, float | None]
+
+    def to_dict(self) -> dict:
+        groups = [
+            {
+                "group": str(group),
+                **{name: _number(value) for name, value in row.items()},
+                "small": str(group) in self.small_groups,
+            }
+            for group, row in self.by_group.iterrows()
+        ]
+        return {
+            "feature": self.feature,
+            "groups": groups,
+            "small_groups": self.small_groups,
+            **self.gaps,
+            "all_groups": self.gaps_all_groups,
+        }
+
+
+@dataclass(frozen=True)
+class FairnessReport:
+    overall: dict[str, float]
+    audits: list[FeatureAudit]
+    min_group_size: int
+
+    def audit(self, feature: str) -> FeatureAudit:
+        return next(audit for audit in self.audits if audit.feature == feature)
+
+    def largest_gap(self) -> tuple[str, str, float] | None:
+        """(feature, gap name, value) of the largest difference among single sensitive features."""
+        candidates = [
+            (audit.feature, name, value)
+            for audit in self.audits
+            if audit.feature != INTERSECTION
+            for name, value in audit.gaps.items()
+            if name.endswith("_difference") and value is not None
+        ]
+        return max(candidates, key=lambda item: item[2], default=None)
+
+    def policy_input(self) -> dict[str, dict]:
+        """The per-feature gaps the promotion policy reads (single features only)."""
+        return {
+            audit.feature: {**audit.gaps, "small_groups": audit.small_groups}
+            for audit in self.audits
+            if audit.feature != INTERSECTION
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "min_group_size": self.min_group_size,
+            "overall": {name: _number(value) for name, value in self.overall.items()},
+            "features": [audit.to_dict() for audit in self.audits],
+        }
+
+
+def _number(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else round(value, 6)
+
+
+def fairness_gaps(labels: np.ndarray, predictions: np.ndarray, groups: np.ndarray) -> dict[str, float | None]:
+    """Fairlearn's parity and equalized-odds differences and ratios (None when not computable)."""
+    if len(set(groups)) < 2:
+        return dict.fromkeys(GAP_FUNCTIONS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            name: _number(function(labels, predictions, sensitive_features=groups))
+            for name, function in GAP_FUNCTIONS.items()
+        }
+
+
+def audit_feature(
+    name: str,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    groups: pd.Series | pd.DataFrame,
+    min_group_size: int,
+) -> FeatureAudit:
+    frame = MetricFrame(metrics=GROUP_METRICS, y_true=labels, y_pred=predictions, sensitive_features=groups)
+    by_group = frame.by_group
+    if isinstance(by_group.index, pd.MultiIndex):
+        by_group.index = [
+            ", ".join(f"{level}={value}" for level, value in zip(by_group.index.names, key, strict=True))
+            for key in by_group.index
+        ]
+    by_group.index = by_group.index.map(str)
+    small = by_group.index[by_group["count"] < min_group_size].tolist()
+    keys = _group_keys(groups)
+    measurable = ~np.isin(keys, small)
+    return FeatureAudit(
+        feature=name,
+        by_group=by_group,
+        small_groups=small,
+        gaps=fairness_gaps(labels[measurable], predictions[measurable], keys[measurable]),
+        gaps_all_groups=fairness_gaps(labels, predictions, keys),
+    )
+
+
+def _group_keys(groups: pd.Series | pd.DataFrame) -> np.ndarray:
+    """Each row's group label, spelled as in the by-group tables."""
+    if isinstance(groups, pd.DataFrame):
+        labels = [
+            ", ".join(f"{column}={row[column]}" for column in groups.columns) for _, row in groups.iterrows()
+        ]
+        return np.asarray(labels, dtype=object)
+    return groups.astype(str).to_numpy(dtype=object)
+
+
+def compute_fairness(
+    labels: pd.Series, predictions: np.ndarray, sensitive: pd.DataFrame, min_group_size: int
+) -> FairnessReport:
+    """Audit predictions for each sensitive column and, with two or more, for their intersection."""
+    labels_array, predictions_array = np.asarray(labels), np.asarray(predictions)
+    audits = [
+        audit_feature(column, labels_array, predictions_array, sensitive[column].astype(str), min_group_size)
+        for column in sensitive.columns
+    ]
+    if sensitive.shape[1] > 1:
+        audits.append(
+            audit_feature(
+                INTERSECTION, labels_array, predictions_array, sensitive.astype(str), min_group_size
+            )
+        )
+    overall = MetricFrame(
+        metrics=GROUP_METRICS,
+        y_true=labels_array,
+        y_pred=predictions_array,
+        sensitive_features=np.zeros(len(labels_array)),
+    ).overall
+    return FairnessReport(overall=dict(overall.items()), audits=audits, min_group_size=min_group_size)
+
+
+def describe_largest_gap(report: FairnessReport) -> str:
+    """One plain-language sentence about the largest gap among single sensitive features."""
+    largest = report.largest_gap()
+    if largest is None:
+        return (
+            "No fairness gap could be measured: each sensitive feature has fewer than two measurable groups."
+        )
+    feature, gap, value = largest
+    audit = report.audit(feature)
+    table = audit.by_group.drop(index=audit.small_groups)
+    if gap == "demographic_parity_difference":
+        rates = table["selection_rate"].astype(float)
+        high, low = rates.idxmax(), rates.idxmin()
+        return (
+            f"The largest gap is in demographic parity for {feature}: the model predicts the positive class "
+            f"for {rates[high]:.1%} of '{high}' but {rates[low]:.1%} of '{low}' (difference {value:.3f})."
+        )
+    tpr = table["true_positive_rate"].astype(float)
+    fpr = table["false_positive_rate"].astype(float)
+    metric, rates = (
+        ("true positive rate", tpr)
+        if tpr.max() - tpr.min() >= fpr.max() - fpr.min()
+        else ("false positive rate", fpr)
+    )
+    high, low = rates.idxmax(), rates.idxmin()
+    return (
+        f"The largest gap is in equalized odds for {feature}: the {metric} is {rates[high]:.1%} for '{high}' "
+        f"but {rates[low]:.1%} for '{low}' (difference {value:.3f})."
+    )

@@ -1,0 +1,331 @@
+"""The promotion gate, run on the installed policy pack with purpose-built candidates.
+
+Candidates are built from the pack's own limits, so these tests hold for any pack; the last test pins
+what the shipped `standard` and `strict` packs decide for one realistic candidate.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }}.governance.policy import Policy, PolicyError, evaluate, load_policy
+
+pytestmark = pytest.mark.unit
+
+POLICY_DIR = Path(__file__).resolve().parents[3] / "policies"
+FEATURES = ("sex", "race")
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return load_policy(POLICY_DIR)
+
+
+@pytest.fixture
+def pack_copy(tmp_path: Path) -> Path:
+    """A copy of the installed pack that a test may break."""
+    return Path(shutil.copytree(POLICY_DIR, tmp_path / "policies"))
+
+
+def limits_for(policy: Policy, environment: str) -> dict:
+    return evaluate(policy, {"environment": environment}).limits
+
+
+def passing_candidate(limits: dict, environment: str) -> dict:
+    """A first release that clears every limit of `limits` with a margin."""
+    metrics = {name: 0.9 for name in limits["max_regression"]}
+    metrics |= {name: round(min(minimum + 0.05, 0.99), 3) for name, minimum in limits["min_metrics"].items()}
+    report = {f"{kind}_difference": limit / 2 for kind, limit in limits["max_fairness_difference"].items()}
+    report |= {f"{kind}_ratio": (minimum + 1) / 2 for kind, minimum in limits["min_fairness_ratio"].items()}
+    return {
+        "environment": environment,
+        "model": {"name": "income-classifier", "version": 3},
+        "metrics": metrics,
+        "champion": None,
+        "fairness": {feature: dict(report, small_groups=[]) for feature in FEATURES},
+        "evidence": {"missing": [], "tampered": []},
+    }
+
+
+@pytest.fixture
+def production(policy: Policy) -> tuple[dict, dict]:
+    """Production's limits and a candidate that passes them."""
+    limits = limits_for(policy, "production")
+    return limits, passing_candidate(limits, "production")
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_gate_allows_a_candidate_within_every_limit(policy: Policy, environment: str) -> None:
+    decision = evaluate(policy, passing_candidate(limits_for(policy, environment), environment))
+    assert decision.allow, decision.reasons
+    assert decision.reasons == []
+    assert decision.environment == environment
+
+
+def test_gate_denies_when_a_metric_is_below_its_minimum(policy: Policy, production) -> None:
+    limits, candidate = production
+    minimum = limits["min_metrics"]["roc_auc"]
+    candidate["metrics"]["roc_auc"] = round(minimum - 0.069, 3)
+    decision = evaluate(policy, candidate)
+    assert not decision.allow
+    value = candidate["metrics"]["roc_auc"]
+    assert decision.reasons == [f"roc_auc is {value:.3f}, minimum {minimum:.3f} in production"]
+
+
+def test_gate_denies_when_a_metric_is_missing(policy: Policy, production) -> None:
+    limits, candidate = production
+    del candidate["metrics"]["balanced_accuracy"]
+    minimum = limits["min_metrics"]["balanced_accuracy"]
+    decision = evaluate(policy, candidate)
+    assert decision.reasons == [f"balanced_accuracy is missing, minimum {minimum:.3f} in production"]
+
+
+def test_gate_denies_when_a_fairness_difference_exceeds_its_limit(policy: Policy, production) -> None:
+    limits, candidate = production
+    limit = limits["max_fairness_difference"]["equalized_odds"]
+    candidate["fairness"]["sex"]["equalized_odds_difference"] = round(limit + 0.01, 3)
+    decision = evaluate(policy, candidate)
+    assert not decision.allow
+    assert decision.reasons == [
+        f"equalized odds difference for sex is {limit + 0.01:.3f}, limit {limit:.3f} in production"
+    ]
+
+
+def test_gate_denies_when_a_fairness_ratio_is_below_its_minimum(policy: Policy, production) -> None:
+    limits, candidate = production
+    minimum = limits["min_fairness_ratio"]["demographic_parity"]
+    candidate["fairness"]["race"]["demographic_parity_ratio"] = round(minimum - 0.01, 3)
+    decision = evaluate(policy, candidate)
+    assert not decision.allow
+    assert decision.reasons == [
+        f"demographic parity ratio for race is {minimum - 0.01:.3f}, minimum {minimum:.3f} in production"
+    ]
+
+
+def test_gate_denies_a_fairness_value_that_cannot_be_computed(policy: Policy, production) -> None:
+    limits, candidate = production
+    candidate["fairness"]["race"]["demographic_parity_ratio"] = None
+    candidate["fairness"]["sex"]["equalized_odds_difference"] = float("nan")
+    decision = evaluate(policy, candidate)
+    ratio_minimum = limits["min_fairness_ratio"]["demographic_parity"]
+    difference_limit = limits["max_fairness_difference"]["equalized_odds"]
+    assert decision.reasons == [
+        f"demographic parity ratio for race cannot be computed (the evidence holds null), "
+        f"minimum {ratio_minimum:.3f} in production",
+        f"equalized odds difference for sex cannot be computed (the evidence holds null), "
+        f"limit {difference_limit:.3f} in production",
+    ]
+
+
+def test_production_limits_are_stricter_than_the_default_used_by_staging(policy: Policy) -> None:
+    staging, production = limits_for(policy, "staging"), limits_for(policy, "production")
+    assert staging == policy.thresholds["default"]
+    minimum_in_staging = staging["min_metrics"]["roc_auc"]
+    minimum_in_production = production["min_metrics"]["roc_auc"]
+    assert minimum_in_staging < minimum_in_production, "this pack does not tighten roc_auc for production"
+    candidate = passing_candidate(production, "staging")
+    candidate["metrics"]["roc_auc"] = round((minimum_in_staging + minimum_in_production) / 2, 3)
+
+    assert evaluate(policy, candidate).allow
+    decision = evaluate(policy, candidate | {"environment": "production"})
+    assert decision.reasons == [
+        f"roc_auc is {candidate['metrics']['roc_auc']:.3f}, minimum {minimum_in_production:.3f} in production"
+    ]
+
+
+def test_environment_section_replaces_the_default_section_whole(pack_copy: Path) -> None:
+    thresholds_path = pack_copy / "thresholds.yaml"
+    thresholds = yaml.safe_load(thresholds_path.read_text())
+    thresholds["environments"]["production"] = {"min_metrics": {"roc_auc": 0.5}}
+    thresholds_path.write_text(yaml.safe_dump(thresholds))
+    policy = load_policy(pack_copy)
+    candidate = passing_candidate(thresholds["default"], "production")
+    del candidate["metrics"]["balanced_accuracy"]
+    candidate["metrics"]["roc_auc"] = 0.6
+
+    decision = evaluate(policy, candidate)
+    assert decision.limits["min_metrics"] == {"roc_auc": 0.5}
+    assert decision.limits["max_regression"] == thresholds["default"]["max_regression"]
+    assert decision.allow, decision.reasons
+    assert not evaluate(policy, candidate | {"environment": "staging"}).allow
+
+
+def test_environment_without_an_entry_uses_the_default_limits(policy: Policy) -> None:
+    decision = evaluate(policy, passing_candidate(policy.thresholds["default"], "qa"))
+    assert decision.allow, decision.reasons
+    assert decision.limits == policy.thresholds["default"]
+    assert "qa has no entry in thresholds.yaml: default limits apply" in decision.notes
+
+
+def test_first_release_passes_the_regression_check_with_a_note(policy: Policy, production) -> None:
+    _, candidate = production
+    decision = evaluate(policy, candidate)
+    assert decision.allow
+    assert "no champion in production yet: first release, regression check passes" in decision.notes
+
+
+def test_regression_within_tolerance_is_allowed(policy: Policy, production) -> None:
+    limits, candidate = production
+    metrics, tolerances = candidate["metrics"], limits["max_regression"]
+    champion_metrics = {name: metrics[name] + tolerance / 2 for name, tolerance in tolerances.items()}
+    candidate["champion"] = {"version": 2, "metrics": champion_metrics}
+    decision = evaluate(policy, candidate)
+    assert decision.allow, decision.reasons
+    assert not any("first release" in note for note in decision.notes)
+
+
+def test_regression_beyond_tolerance_is_denied(policy: Policy, production) -> None:
+    limits, candidate = production
+    tolerance = limits["max_regression"]["roc_auc"]
+    candidate["metrics"]["roc_auc"] = value = round(max(limits["min_metrics"]["roc_auc"], 0.881), 3)
+    previous = round(value + tolerance + 0.031, 3)
+    champion_metrics = {name: candidate["metrics"][name] for name in limits["max_regression"]}
+    candidate["champion"] = {"version": 2, "metrics": champion_metrics | {"roc_auc": previous}}
+    decision = evaluate(policy, candidate)
+    assert not decision.allow
+    assert decision.reasons == [
+        f"roc_auc regressed by {previous - value:.3f} against champion version 2 "
+        f"({previous:.3f} -> {value:.3f}), tolerance {tolerance:.3f} in production"
+    ]
+
+
+def test_missing_and_tampered_evidence_is_denied(policy: Policy, production) -> None:
+    _, candidate = production
+    candidate["evidence"] = {"missing": ["fairness.json"], "tampered": ["shap.json"]}
+    decision = evaluate(policy, candidate)
+    assert not decision.allow
+    assert decision.reasons == [
+        "evidence file fairness.json is missing",
+        "evidence file shap.json does not match its sha256 in evidence.json",
+    ]
+
+
+def test_input_without_an_evidence_check_is_denied(policy: Policy, production) -> None:
+    _, candidate = production
+    del candidate["evidence"]
+    decision = evaluate(policy, candidate)
+    assert not decision.allow
+    assert decision.reasons == ["the input holds no evidence check (evidence.missing, evidence.tampered)"]
+
+
+def test_small_groups_are_noted(policy: Policy, production) -> None:
+    _, candidate = production
+    candidate["fairness"]["race"]["small_groups"] = ["Other", "Amer-Indian-Eskimo"]
+    candidate["min_group_size"] = size = 50
+    decision = evaluate(policy, candidate)
+    assert decision.allow
+    groups = "Amer-Indian-Eskimo, Other"
+    note = f"race groups with fewer than {size} rows ({groups}): their fairness figures are uncertain"
+    assert note in decision.notes
+
+
+def test_numpy_numbers_in_the_input_are_accepted(policy: Policy, production) -> None:
+    _, candidate = production
+    candidate["model"]["version"] = np.int64(3)
+    candidate["metrics"] = {name: np.float64(value) for name, value in candidate["metrics"].items()}
+    assert evaluate(policy, candidate).allow
+
+
+def test_decision_serialises_to_a_plain_dict(policy: Policy, production) -> None:
+    limits, candidate = production
+    document = evaluate(policy, candidate).to_dict()
+    assert document == {
+        "environment": "production",
+        "allow": True,
+        "reasons": [],
+        "notes": ["no champion in production yet: first release, regression check passes"],
+        "limits": limits,
+    }
+
+
+def test_input_without_an_environment_is_rejected(policy: Policy) -> None:
+    with pytest.raises(PolicyError, match="environment"):
+        evaluate(policy, {"metrics": {}})
+
+
+def test_rego_syntax_error_names_the_rules_file_and_line(pack_copy: Path) -> None:
+    rules_path = pack_copy / "promotion.rego"
+    rules = rules_path.read_text()
+    rules_path.write_text(rules + "\nbroken if {\n\tinput.x ==\n}\n")
+    line = rules.count("\n") + 3
+    with pytest.raises(PolicyError, match=rf"promotion\.rego:{line}:\d+: \S"):
+        load_policy(pack_copy)
+
+
+def test_yaml_syntax_error_names_the_thresholds_file_and_line(pack_copy: Path) -> None:
+    (pack_copy / "thresholds.yaml").write_text("default:\n  min_metrics: [roc_auc\n")
+    with pytest.raises(PolicyError, match=r"thresholds\.yaml: invalid YAML at line \d+"):
+        load_policy(pack_copy)
+
+
+@pytest.mark.parametrize("file_name", ["promotion.rego", "thresholds.yaml"])
+def test_missing_pack_file_is_named(pack_copy: Path, file_name: str) -> None:
+    (pack_copy / file_name).unlink()
+    with pytest.raises(PolicyError, match=re.escape(f"{file_name}: file not found")):
+        load_policy(pack_copy)
+
+
+def test_thresholds_without_default_are_rejected(pack_copy: Path) -> None:
+    (pack_copy / "thresholds.yaml").write_text("environments: {}\n")
+    with pytest.raises(PolicyError, match=r"thresholds\.yaml: default: required"):
+        load_policy(pack_copy)
+
+
+def test_limit_that_is_not_a_number_is_named(pack_copy: Path) -> None:
+    thresholds_path = pack_copy / "thresholds.yaml"
+    thresholds = yaml.safe_load(thresholds_path.read_text())
+    thresholds["environments"]["production"]["min_metrics"]["roc_auc"] = "high"
+    thresholds_path.write_text(yaml.safe_dump(thresholds))
+    key = "environments.production.min_metrics.roc_auc"
+    with pytest.raises(PolicyError, match=re.escape(f"{key}: expected a number")):
+        load_policy(pack_copy)
+
+
+# A realistic candidate: good enough for the standard pack in production, not for the strict one.
+REFERENCE_CANDIDATE = {
+    "environment": "production",
+    "model": {"name": "income-classifier", "version": 3},
+    "metrics": {"roc_auc": 0.91, "balanced_accuracy": 0.78, "accuracy": 0.86, "f1": 0.68, "log_loss": 0.30},
+    "champion": None,
+    "fairness": {
+        "sex": {
+            "demographic_parity_difference": 0.18,
+            "demographic_parity_ratio": 0.31,
+            "equalized_odds_difference": 0.09,
+            "equalized_odds_ratio": 0.42,
+            "small_groups": [],
+        },
+        "race": {
+            "demographic_parity_difference": 0.12,
+            "demographic_parity_ratio": 0.4,
+            "equalized_odds_difference": 0.2,
+            "equalized_odds_ratio": 0.3,
+            "small_groups": [],
+        },
+    },
+    "evidence": {"missing": [], "tampered": []},
+}
+STRICT_REASONS = {
+    "demographic parity difference for sex is 0.180, limit 0.080 in production",
+    "demographic parity ratio for sex is 0.310, minimum 0.800 in production",
+    "equalized odds difference for race is 0.200, limit 0.080 in production",
+}
+
+
+def test_installed_pack_decides_the_reference_candidate_as_its_strictness_requires(policy: Policy) -> None:
+    pack = policy.thresholds.get("pack")
+    decision = evaluate(policy, copy.deepcopy(REFERENCE_CANDIDATE))
+    if pack == "standard":
+        assert decision.allow, decision.reasons
+    elif pack == "strict":
+        assert not decision.allow
+        assert set(decision.reasons) >= STRICT_REASONS
+    else:
+        pytest.skip(f"no expectation for a custom pack {pack!r}")
