@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,15 +15,6 @@ pytestmark = pytest.mark.e2e
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "{{ cookiecutter.package_name }}"
-
-
-def copy_project(tmp_path: Path) -> Path:
-    """A copy of the project's config and data, so runs write their store next to it."""
-    shutil.copy(PROJECT_ROOT / "project.yaml", tmp_path / "project.yaml")
-    shutil.copy(PROJECT_ROOT / "model_card.yaml", tmp_path / "model_card.yaml")
-    shutil.copytree(PROJECT_ROOT / "data", tmp_path / "data")
-    shutil.copytree(PROJECT_ROOT / "policies", tmp_path / "policies")
-    return tmp_path
 
 
 # Loads a registered version by number in a new interpreter and recomputes its held-out metrics.
@@ -50,38 +40,10 @@ RELOAD_SCRIPT = textwrap.dedent(
 ).replace("PACKAGE", PACKAGE)
 
 
-def cli(workspace: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}
-    environment.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [sys.executable, "-m", PACKAGE, "--config", str(workspace / "project.yaml"), *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=workspace,
-        check=False,
-    )
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    return copy_project(tmp_path)
-
-
-@pytest.fixture(scope="module")
-def ran_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace in which `run` has completed once (registered version 1)."""
-    workspace = copy_project(tmp_path_factory.mktemp("run"))
-    result = cli(workspace, "run")
-    assert result.returncode == 0, result.stderr
-    assert "models:/" in result.stdout
-    return workspace
-
-
 def test_run_leaves_a_version_that_a_fresh_process_loads(ran_workspace: Path) -> None:
     workspace = ran_workspace
-    environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}
-    environment.pop("MLFLOW_TRACKING_URI", None)
+    environment = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    environment["PYTHONPATH"] = str(PROJECT_ROOT / "src")
     fresh = subprocess.run(
         [sys.executable, "-c", RELOAD_SCRIPT, str(workspace / "project.yaml"), "1"],
         capture_output=True,
@@ -96,13 +58,13 @@ def test_run_leaves_a_version_that_a_fresh_process_loads(ran_workspace: Path) ->
     assert (workspace / "mlflow.db").is_file()
 
 
-def test_train_prints_the_new_version_number(ran_workspace: Path) -> None:
+def test_train_prints_the_new_version_number(ran_workspace: Path, cli) -> None:
     result = cli(ran_workspace, "train")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2"
 
 
-def test_invalid_config_is_one_line_without_traceback(workspace: Path) -> None:
+def test_invalid_config_is_one_line_without_traceback(workspace: Path, cli) -> None:
     config_file = workspace / "project.yaml"
     config_file.write_text(config_file.read_text().replace("family:", "famly:"))
     result = cli(workspace, "train")
@@ -112,7 +74,7 @@ def test_invalid_config_is_one_line_without_traceback(workspace: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_bad_data_registers_nothing(workspace: Path) -> None:
+def test_bad_data_registers_nothing(workspace: Path, cli) -> None:
     data_file = workspace / "data" / "adult_sample.csv"
     lines = data_file.read_text().splitlines()
     lines[0] = lines[0].replace("hours-per-week", "hours")

@@ -63,18 +63,28 @@ def write_bundle(target: Path, files: dict[str, bytes], identity: dict) -> dict:
         (staging / MANIFEST).write_text(
             json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
-        if target.exists():
-            retired = target.with_name(f".{target.name}-old")
-            shutil.rmtree(retired, ignore_errors=True)
-            target.rename(retired)
-            staging.rename(target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _swap_into_place(staging, target)
     return manifest
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Replace `target` by `staging`; if the final move fails, the previous bundle is put back."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    retired = target.with_name(f".{target.name}-old")
+    shutil.rmtree(retired, ignore_errors=True)
+    target.rename(retired)
+    try:
+        staging.rename(target)
+    except BaseException:
+        retired.rename(target)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def read_manifest(directory: Path) -> dict:

@@ -27,12 +27,24 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 INTERSECTION = "intersection"
+
+
+def defined_true_positive_rate(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """TPR, or NaN for a group without positive labels (Fairlearn would report 0.0)."""
+    return true_positive_rate(labels, predictions) if np.any(np.asarray(labels) == 1) else math.nan
+
+
+def defined_false_positive_rate(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """FPR, or NaN for a group without negative labels (Fairlearn would report 0.0)."""
+    return false_positive_rate(labels, predictions) if np.any(np.asarray(labels) == 0) else math.nan
+
+
 GROUP_METRICS = {
     "count": count,
     "selection_rate": selection_rate,
     "accuracy": accuracy_score,
-    "true_positive_rate": true_positive_rate,
-    "false_positive_rate": false_positive_rate,
+    "true_positive_rate": defined_true_positive_rate,
+    "false_positive_rate": defined_false_positive_rate,
 }
 GAP_FUNCTIONS = {
     "demographic_parity_difference": demographic_parity_difference,
@@ -113,14 +125,26 @@ def _number(value: float) -> float | None:
 
 def fairness_gaps(labels: np.ndarray, predictions: np.ndarray, groups: np.ndarray) -> dict[str, float | None]:
     """Fairlearn's parity and equalized-odds differences and ratios (None when not computable)."""
+    labels, predictions, groups = (
+        np.asarray(labels),
+        np.asarray(predictions),
+        np.asarray(groups, dtype=object),
+    )
     if len(set(groups)) < 2:
         return dict.fromkeys(GAP_FUNCTIONS)
+    both_classes_everywhere = all(
+        set(np.unique(labels[groups == group])) == {0, 1} for group in np.unique(groups)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return {
+        gaps = {
             name: _number(function(labels, predictions, sensitive_features=groups))
             for name, function in GAP_FUNCTIONS.items()
         }
+    if not both_classes_everywhere:
+        # A group without positives (or negatives) has no TPR (or FPR): equalized odds is undefined.
+        gaps["equalized_odds_difference"] = gaps["equalized_odds_ratio"] = None
+    return gaps
 
 
 def audit_feature(
