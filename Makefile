@@ -31,10 +31,10 @@ demo: $(STAMP) ## bake the default project into build/demo and run its whole loc
 	@echo "MLflow store: $(abspath build/demo/mlflow.db) (artifacts in $(abspath build/demo/mlartifacts))"
 
 test: $(STAMP) ## run every template test, the slow end-to-end bakes included
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 test-fast: $(STAMP) ## run the template tests without the slow end-to-end bakes
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 lint: $(STAMP) ## lint the template's own Python and workflows
 	$(BIN)/ruff check hooks tests tools benchmarks
@@ -42,8 +42,9 @@ lint: $(STAMP) ## lint the template's own Python and workflows
 	$(BIN)/zizmor --offline .github/workflows
 	$(BIN)/actionlint .github/workflows/*.yml
 
-benchmark: $(STAMP) ## time baking and the generated run against a bare script doing the same work
+benchmark: $(STAMP) ## framework overhead vs a bare script; evidence cost vs training at 10k-1M rows
 	$(BIN)/python benchmarks/framework_overhead.py
+	$(BIN)/python benchmarks/evidence_cost.py
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache

@@ -30,6 +30,10 @@ def bundle_of(workspace: Path, version: int) -> Path:
     return config.resolve(config.governance.reports_dir) / config.mlflow.registered_model / str(version)
 
 
+def first_environment(workspace: Path) -> str:
+    return load_config(workspace / "project.yaml").environments[0]
+
+
 def set_thresholds(workspace: Path, **sections: dict) -> None:
     """Replace the pack's default limits; unnamed sections become empty (no limit)."""
     path = workspace / "policies" / "thresholds.yaml"
@@ -80,7 +84,10 @@ def test_gate_refuses_an_unknown_environment(ran_workspace: Path, cli) -> None:
 
 
 def test_unknown_version_is_an_error_and_writes_nothing(ran_workspace: Path, cli) -> None:
-    for command in (["report", "--version", "42"], ["gate", "--version", "42", "--env", "staging"]):
+    for command in (
+        ["report", "--version", "42"],
+        ["gate", "--version", "42", "--env", first_environment(ran_workspace)],
+    ):
         result = cli(ran_workspace, *command)
         assert result.returncode == EXIT_ERROR
         assert "has no version 42" in result.stderr and "Traceback" not in result.stderr
@@ -100,7 +107,7 @@ def test_tampered_bundle_is_caught_by_verify_and_gate(ran_workspace: Path, cli, 
         verified = cli(ran_workspace, "verify", "--version", "1")
         assert verified.returncode == EXIT_ERROR
         assert "fairness.json does not match its sha256" in verified.stdout
-        gated = cli(ran_workspace, "gate", "--version", "1", "--env", "staging")
+        gated = cli(ran_workspace, "gate", "--version", "1", "--env", first_environment(ran_workspace))
         assert gated.returncode == EXIT_ERROR
         assert "evidence file fairness.json does not match its sha256" in gated.stdout
     finally:
@@ -112,7 +119,7 @@ def test_missing_bundle_is_an_error(ran_workspace: Path, cli) -> None:
     hidden = bundle.with_name("hidden")
     bundle.rename(hidden)
     try:
-        result = cli(ran_workspace, "gate", "--version", "1", "--env", "staging")
+        result = cli(ran_workspace, "gate", "--version", "1", "--env", first_environment(ran_workspace))
     finally:
         hidden.rename(bundle)
     assert result.returncode == EXIT_ERROR

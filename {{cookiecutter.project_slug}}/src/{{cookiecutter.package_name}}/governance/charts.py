@@ -91,7 +91,7 @@ def fairness_png(audit: FeatureAudit) -> bytes:
     if audit.small_groups:
         title += " (hatched: fewer than the minimum group size)"
     axes.set_title(title, fontsize=10)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(figure)
 
 
