@@ -17,6 +17,7 @@ ANSWERS = r"""{{ cookiecutter | jsonify }}"""
 
 MESSAGES = {
     "policy_installed": "Installed policy pack '{pack}' into policies/.",
+    "environments_written": "Wrote environments/<name>.yaml for: {names}.",
     "git_missing": "git was not found on PATH: skipped 'git init'. Run it yourself once git is installed.",
     "git_exists": "A git repository already exists here: left it as it is.",
     "git_initialised": "Initialised a git repository on branch 'main' with a first commit.",
@@ -36,6 +37,35 @@ def install_policy_pack(template_dir: Path, pack: str, project_dir: Path) -> Non
         shutil.rmtree(target)
     shutil.copytree(source, target)
     say("policy_installed", pack=pack)
+
+
+ENVIRONMENT_SETTINGS = """# Desired settings of the NAME environment. A promotion copies this file to the branch
+# env/NAME as environment.yaml, so a change here reaches NAME only through a promotion pull request.
+rollout:
+  strategy: direct        # direct | canary | shadow | ab
+  challenger_weight: 0    # percent of traffic sent to the challenger (canary, ab)
+flags: {}                 # feature flags evaluated by the serving layer, e.g. new_threshold: false
+serving:
+  replicas: 1
+  max_replicas: 3
+  cpu: 500m
+  memory: 1Gi
+"""
+
+
+def environment_names(answers: dict) -> list[str]:
+    return [name.strip() for name in str(answers["environments"]).split(",")]
+
+
+def write_environment_files(project_dir: Path, names: list[str]) -> None:
+    """One settings file per environment; an existing file is kept (the team may have edited it)."""
+    directory = project_dir / "environments"
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        path = directory / f"{name}.yaml"
+        if not path.exists():
+            path.write_text(ENVIRONMENT_SETTINGS.replace("NAME", name), encoding="utf-8")
+    say("environments_written", names=", ".join(names))
 
 
 def git_identity_arguments(answers: dict) -> list[str]:
@@ -108,6 +138,7 @@ def main() -> int:
     project_dir = Path.cwd()
     template_dir = find_template_dir(answers)
     install_policy_pack(template_dir, answers["policy_pack"], project_dir)
+    write_environment_files(project_dir, environment_names(answers))
     if wants_git(answers):
         init_git_repository(project_dir, answers)
     return 0

@@ -103,12 +103,142 @@ def command_run(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     print(f"Evidence bundle: {bundle.directory} (model card: {bundle.directory / 'model_card.html'})")
     decision = gate(config, registered.version, config.environments[0])
     _print_decision(decision.decision)
+    status = EXIT_ERROR if not decision.integrity.intact else (0 if decision.decision.allow else EXIT_DENY)
+    if status == 0:
+        _deliver_locally(config, registered.version)
     print(f"MLflow store: {config.tracking_uri}")
     print(f"MLflow artifacts: {config.artifact_location}")
     print(f"Browse them with: mlflow ui --backend-store-uri {config.tracking_uri}")
-    if not decision.integrity.intact:
-        return EXIT_ERROR
-    return 0 if decision.decision.allow else EXIT_DENY
+    return status
+
+
+def _deliver_locally(config: ProjectConfig, version: int) -> None:
+    """Promote through every environment in order, merging each PR locally, and deploy each one."""
+    from {{ cookiecutter.package_name }} import gitops
+    from {{ cookiecutter.package_name }}.delivery.gitrepo import local_remote
+
+    repository = local_remote(config.root)
+    if repository is None:
+        print("Not a git repository: skipped promotion (git init, commit, and run again).")
+        return
+    print(f"GitOps remote: {repository.remote} -> {repository.git('remote', 'get-url', repository.remote)}")
+    for index, environment in enumerate(config.environments):
+        result = gitops.promote(
+            config, repository, environment, version=version if index == 0 else None, merge=True
+        )
+        print(
+            f"Promoted version {result.version} to {environment}: "
+            f"{result.branch} merged into env/{environment}"
+        )
+        deployed = gitops.deploy(config, repository, environment)
+        changed = ", ".join(deployed.changed) or "nothing to change"
+        print(
+            f"Deployed env/{environment}: models:/{config.mlflow.registered_model}@{environment} -> "
+            f"version {deployed.champion} ({changed}); smoke test passed"
+        )
+
+
+def _github(arguments: argparse.Namespace):
+    from {{ cookiecutter.package_name }}.delivery.github import GitHubClient
+
+    return None if getattr(arguments, "no_pr", False) else GitHubClient.from_environment()
+
+
+def _repository(config: ProjectConfig):
+    from {{ cookiecutter.package_name }}.delivery.gitrepo import Repository
+
+    return Repository(config.root)
+
+
+def command_promote(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }} import gitops
+
+    environment = arguments.to
+    if arguments.after:
+        environment = gitops.neighbour(config, arguments.after, +1)
+        if environment is None:
+            print(f"{arguments.after} is the last environment: nothing to promote")
+            return 0
+    result = gitops.promote(
+        config,
+        _repository(config),
+        environment,
+        arguments.version,
+        arguments.commit,
+        _github(arguments),
+        merge=arguments.merge,
+    )
+    print(
+        f"Version {result.version} for {result.environment}: branch {result.branch} "
+        f"({'new commit pushed' if result.changed else 'already up to date'})"
+    )
+    if result.pull_request is not None:
+        action = "Opened" if result.created else "Updated"
+        print(
+            f"{action} pull request #{result.pull_request['number']}: "
+            f"{result.pull_request.get('html_url', '')}"
+        )
+    return 0
+
+
+def command_deploy(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }} import gitops
+
+    result = gitops.deploy(config, _repository(config), arguments.env, arguments.release)
+    changed = ", ".join(result.changed) if result.changed else "nothing to change (already reconciled)"
+    print(
+        f"{arguments.env}: champion version {result.champion}, challenger {result.challenger}; "
+        f"moved: {changed}"
+    )
+    return 0
+
+
+def command_rollback(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }} import gitops
+
+    previous, result = gitops.rollback(
+        config, _repository(config), arguments.env, _github(arguments), merge=arguments.merge
+    )
+    print(f"Rollback of {arguments.env} to version {previous.version} on branch {result.branch}")
+    if result.pull_request is not None:
+        print(f"Pull request #{result.pull_request['number']}: {result.pull_request.get('html_url', '')}")
+    return 0
+
+
+def command_release(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }} import gitops
+
+    environment = arguments.env or config.environments[-1]
+    document = gitops.release(config, _repository(config), environment, _github(arguments))
+    print(f"Tagged {document['tag']} (version {document['version']} of {environment})")
+    return 0
+
+
+def command_summary(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }} import gitops
+
+    print(gitops.pull_request_summary(config, arguments.version, arguments.env), end="")
+    return 0
+
+
+def command_comment(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }} import gitops
+    from {{ cookiecutter.package_name }}.delivery.github import GitHubClient
+
+    body = arguments.body_file.read_text(encoding="utf-8")
+    comment = GitHubClient.from_environment().upsert_comment(arguments.pr, gitops.COMMENT_MARKER, body)
+    print(f"Comment {comment['id']} on pull request #{arguments.pr} is up to date")
+    return 0
+
+
+def command_environments(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    names = config.environments
+    if arguments.first:
+        names = names[:1]
+    elif arguments.last:
+        names = names[-1:]
+    print("\n".join(names))
+    return 0
 
 
 COMMANDS: dict[str, tuple[str, Callable[[ProjectConfig, argparse.Namespace], int]]] = {
@@ -140,10 +270,35 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, _) in COMMANDS.items():
         command = commands.add_parser(name, help=help_text, description=help_text)
-        if name in {"report", "gate", "verify"}:
+        if name in {"report", "gate", "verify", "summary"}:
             command.add_argument("--version", type=int, required=True, help="registered model version")
-        if name == "gate":
+        if name in {"gate", "summary", "deploy", "rollback"}:
             command.add_argument("--env", required=True, help="target environment, e.g. staging")
+        if name in {"promote", "rollback", "release"}:
+            command.add_argument(
+                "--no-pr", action="store_true", help="push the branch but call no GitHub API"
+            )
+        if name in {"promote", "rollback"}:
+            command.add_argument(
+                "--merge", action="store_true", help="merge into env/<name> at once (local loop)"
+            )
+        if name == "promote":
+            target = command.add_mutually_exclusive_group()
+            target.add_argument("--to", help="environment (default: the first)")
+            target.add_argument("--after", help="promote to the environment after this one")
+            command.add_argument("--version", type=int, help="version (default: what the previous env runs)")
+            command.add_argument("--commit", help="promote the version trained from this commit")
+        if name == "deploy":
+            command.add_argument("--release", type=Path, help="release.yaml (default: read from env/<name>)")
+        if name == "release":
+            command.add_argument("--env", help="environment whose release to publish (default: the last)")
+        if name == "comment":
+            command.add_argument("--pr", type=int, required=True, help="pull request number")
+            command.add_argument("--body-file", type=Path, required=True, help="Markdown file to post")
+        if name == "environments":
+            which = command.add_mutually_exclusive_group()
+            which.add_argument("--first", action="store_true")
+            which.add_argument("--last", action="store_true")
     return parser
 
 
@@ -154,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[arguments.command][1](config, arguments)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_DENY if type(error).__name__ == "PromotionDenied" else EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -24,6 +24,7 @@ from {{ cookiecutter.package_name }}.pipeline.data import Dataset
 MODEL_ARTIFACT = "model"
 RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "skops")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ def connect(config: ProjectConfig):
     try:
         experiment = mlflow.get_experiment_by_name(config.mlflow.experiment)
         if experiment is None:
-            mlflow.create_experiment(config.mlflow.experiment, artifact_location=config.artifact_location)
+            # A tracking server stores artifacts where it is configured to; a local store keeps them here.
+            remote = config.tracking_uri.startswith(("http://", "https://", "databricks"))
+            location = None if remote else config.artifact_location
+            mlflow.create_experiment(config.mlflow.experiment, artifact_location=location)
         mlflow.set_experiment(config.mlflow.experiment)
     except Exception as error:  # MLflow raises many types for an unreachable or broken store
         raise RegistryError(
@@ -257,3 +261,16 @@ def tag_version(config: ProjectConfig, version: int, tags: dict[str, str]) -> No
             client.set_model_version_tag(config.mlflow.registered_model, str(version), key, value)
     except Exception as error:
         raise RegistryError(f"tagging version {version} failed: {_first_line(error)}") from None
+
+
+def version_for_commit(config: ProjectConfig, commit: str) -> int:
+    """The newest registered version trained from `commit` (its git_sha tag)."""
+    mlflow = connect(config)
+    name = config.mlflow.registered_model
+    try:
+        found = mlflow.MlflowClient().search_model_versions(f"name = '{name}' and tags.git_sha = '{commit}'")
+    except Exception as error:
+        raise RegistryError(f"searching versions of {name!r} failed: {_first_line(error)}") from None
+    if not found:
+        raise RegistryError(f"no version of model {name!r} was trained from commit {commit}")
+    return max(int(item.version) for item in found)

@@ -1,0 +1,267 @@
+"""The GitOps steps: promote, deploy, roll back and release, composed from governance and delivery.
+
+Code lives on main; each environment's desired state lives on its branch `env/<name>`. A model
+reaches an environment only through a pull request into that branch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from {{ cookiecutter.package_name }}.config import ProjectConfig
+from {{ cookiecutter.package_name }}.delivery import deploy as deployment
+from {{ cookiecutter.package_name }}.delivery import promotion, registry
+from {{ cookiecutter.package_name }}.delivery.desired_state import (
+    DEPLOY_WORKFLOW,
+    RELEASE_FILE,
+    Release,
+    ReleaseError,
+    evidence_summary,
+    parse_release,
+    render,
+    settings_of,
+)
+from {{ cookiecutter.package_name }}.delivery.github import GitHubClient
+from {{ cookiecutter.package_name }}.delivery.gitrepo import GitError, Repository
+from {{ cookiecutter.package_name }}.errors import ProjectError
+from {{ cookiecutter.package_name }}.governance import evidence
+from {{ cookiecutter.package_name }}.jobs import bundle_path, gate, report
+
+COMMENT_MARKER = "<!-- ml-gitops:model-report -->"
+
+
+class PromotionDenied(ProjectError):
+    """The policy denied the promotion: no branch was pushed and no pull request opened."""
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    environment: str
+    version: int
+    branch: str
+    changed: bool
+    pull_request: dict | None
+    created: bool
+
+
+def neighbour(config: ProjectConfig, environment: str, step: int) -> str | None:
+    names = config.environments
+    if environment not in names:
+        raise ProjectError(f"{environment!r} is not an environment of this project ({', '.join(names)})")
+    index = names.index(environment) + step
+    return names[index] if 0 <= index < len(names) else None
+
+
+def current_release(repository: Repository, environment: str) -> Release | None:
+    text = repository.read_file(promotion.environment_branch(environment), RELEASE_FILE)
+    return None if text is None else parse_release(text, f"env/{environment}:{RELEASE_FILE}")
+
+
+def choose_version(
+    config: ProjectConfig, repository: Repository, environment: str, version: int | None, commit: str | None
+) -> tuple[int, str]:
+    """The version to promote and where it comes from: given, trained from a commit, or what the
+    previous environment runs now (a later environment is never promoted from main directly)."""
+    previous = neighbour(config, environment, -1)
+    if version is not None:
+        return version, "manual"
+    if previous is None:
+        if commit is None:
+            raise ProjectError(f"promote to {environment}: give --version N or --commit SHA")
+        return registry.version_for_commit(config, commit), "main"
+    running = current_release(repository, previous)
+    if running is None:
+        raise ProjectError(
+            f"promote to {environment}: env/{previous} has no release yet; promote to {previous} first"
+        )
+    return running.version, f"env/{previous}"
+
+
+def ensure_bundle(config: ProjectConfig, version: int) -> Path:
+    directory = bundle_path(config, version)
+    if not (directory / evidence.MANIFEST).is_file():
+        report(config, version)
+    return directory
+
+
+def promote(
+    config: ProjectConfig,
+    repository: Repository,
+    environment: str | None = None,
+    version: int | None = None,
+    commit: str | None = None,
+    github: GitHubClient | None = None,
+    merge: bool = False,
+) -> PromotionResult:
+    """Gate, render and publish the desired state of `environment`, then open or update its PR."""
+    environment = environment or config.environments[0]
+    neighbour(config, environment, 0)
+    repository.fetch()
+    version, source = choose_version(config, repository, environment, version, commit)
+    directory = ensure_bundle(config, version)
+    decision = gate(config, version, environment)
+    if not decision.integrity.intact:
+        raise evidence.EvidenceError(f"the evidence bundle of version {version} does not match its manifest")
+    if not decision.decision.allow:
+        reasons = "; ".join(decision.decision.reasons)
+        raise PromotionDenied(f"promotion of version {version} to {environment} denied: {reasons}")
+    registered = registry.get_version(config, version)
+    settings_path = config.root / "environments" / f"{environment}.yaml"
+    settings_text = settings_path.read_text(encoding="utf-8") if settings_path.is_file() else "{}\n"
+    settings = settings_of(settings_text)
+    rollout = settings.get("rollout", {}) or {}
+    release = Release(
+        environment=environment,
+        model=registered.name,
+        version=version,
+        artifact_digest=deployment.artifact_digest(config, version),
+        source_sha=registered.tags.get("git_sha", "unknown"),
+        data_digest=registered.tags.get("data_digest", "unknown"),
+        promoted_from=source,
+        policy_pack=config.policy_pack,
+        strategy=str(rollout.get("strategy", "direct")),
+        flags=dict(settings.get("flags") or {}),
+    )
+    metrics = json.loads((directory / "metrics.json").read_text())["metrics"]
+    fairness = json.loads((directory / "fairness.json").read_text())
+    summary = evidence_summary(release, metrics, fairness, decision.decision.to_dict())
+    workflow = config.root / DEPLOY_WORKFLOW
+    files = render(
+        release,
+        settings_text,
+        (directory / "MODEL_CARD.md").read_text(encoding="utf-8"),
+        summary,
+        workflow.read_text(encoding="utf-8") if workflow.is_file() else None,
+    )
+    promotion.ensure_environment_branch(repository, environment)
+    title = f"Promote {registered.name} v{version} to {environment}"
+    published = promotion.publish_desired_state(repository, environment, files, title)
+    pull_request, created = None, False
+    if github is not None and published.pending:
+        pull_request, created = github.upsert_pull_request(
+            title, published.branch, promotion.environment_branch(environment), summary
+        )
+    if merge and published.pending:
+        promotion.merge_locally(repository, environment)
+    return PromotionResult(environment, version, published.branch, published.changed, pull_request, created)
+
+
+def read_release_of(repository: Repository, environment: str, path: Path | None) -> Release:
+    if path is not None:
+        return (
+            parse_release(path.read_text(encoding="utf-8"), str(path)) if path.is_file() else _missing(path)
+        )
+    repository.fetch()
+    release = current_release(repository, environment)
+    if release is None:
+        raise ReleaseError(f"env/{environment} holds no {RELEASE_FILE}: nothing to deploy")
+    return release
+
+
+def _missing(path: Path) -> Release:
+    raise ReleaseError(f"{path}: no release file")
+
+
+def deploy(config: ProjectConfig, repository: Repository, environment: str, path: Path | None = None):
+    release = read_release_of(repository, environment, path)
+    if release.environment != environment:
+        raise ReleaseError(f"release.yaml is for {release.environment!r}, not {environment!r}")
+    return deployment.deploy(config, release)
+
+
+def rollback(
+    config: ProjectConfig,
+    repository: Repository,
+    environment: str,
+    github: GitHubClient | None,
+    merge: bool = False,
+) -> tuple[Release, PromotionResult]:
+    """Open the pull request restoring the environment's previous desired state."""
+    neighbour(config, environment, 0)
+    repository.fetch()
+    branch = promotion.environment_branch(environment)
+    history = repository.file_history(branch, RELEASE_FILE) if repository.remote_branch_exists(branch) else []
+    if len(history) < 2:
+        raise ReleaseError(f"env/{environment} has no previous release to roll back to")
+    previous_commit = history[1]
+    names = repository.git("ls-tree", "-r", "--name-only", previous_commit).splitlines()
+    files = {name: repository.show(previous_commit, name) + "\n" for name in names}
+    previous = parse_release(files[RELEASE_FILE], f"{previous_commit}:{RELEASE_FILE}")
+    title = f"Roll back {environment} to {previous.model} v{previous.version}"
+    published = promotion.publish_desired_state(repository, environment, files, title, purpose="rollback")
+    pull_request, created = None, False
+    if github is not None:
+        body = f"Restores the desired state of {environment} from {previous_commit[:12]}.\n"
+        pull_request, created = github.upsert_pull_request(title, published.branch, branch, body)
+    if merge:
+        promotion.merge_locally(repository, environment, purpose="rollback")
+    return previous, PromotionResult(
+        environment, previous.version, published.branch, published.changed, pull_request, created
+    )
+
+
+def release(
+    config: ProjectConfig, repository: Repository, environment: str, github: GitHubClient | None
+) -> dict:
+    """Tag the source commit of what `environment` runs and publish a GitHub release with its card."""
+    repository.fetch()
+    running = current_release(repository, environment)
+    if running is None:
+        raise ReleaseError(f"env/{environment} holds no release to publish")
+    tag = f"model-{running.model}-v{running.version}"
+    card = repository.read_file(promotion.environment_branch(environment), "MODEL_CARD.md") or ""
+    summary = repository.read_file(promotion.environment_branch(environment), "EVIDENCE.md") or ""
+    try:
+        repository.git("push", "--quiet", repository.remote, f"{running.source_sha}:refs/tags/{tag}")
+    except GitError as error:
+        raise ReleaseError(f"cannot tag {running.source_sha[:12]} as {tag}: {error}") from None
+    document = {"tag": tag, "version": running.version}
+    if github is not None:
+        document["release"] = github.create_release(tag, running.source_sha, tag, summary + "\n" + card)
+    return document
+
+
+def pull_request_summary(config: ProjectConfig, version: int, environment: str) -> str:
+    """Markdown for the sticky PR comment and the job summary: metrics vs champion, gaps, SHAP, decision."""
+    directory = bundle_path(config, version)
+    result = gate(config, version, environment)
+    metrics = json.loads((directory / "metrics.json").read_text())["metrics"]
+    shap = json.loads((directory / "shap.json").read_text())
+    fairness = json.loads((directory / "fairness.json").read_text())
+    champion_metrics = {}
+    if result.champion is not None:
+        _, logged = registry.run_details(config, result.champion.run_id)
+        champion_metrics = {k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")}
+    champion = f"v{result.champion.version}" if result.champion else "none yet"
+    verdict = "ALLOW" if result.decision.allow else "DENY"
+    lines = [
+        COMMENT_MARKER,
+        f"## Model report: {config.mlflow.registered_model} v{version} "
+        f"vs the {environment} champion ({champion})",
+        "",
+        f"**Policy decision for {environment}: {verdict}**",
+        "",
+        "| metric | candidate | champion | change |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, value in metrics.items():
+        old = champion_metrics.get(name)
+        change = "" if old is None else f"{value - old:+.4f}"
+        lines.append(f"| {name} | {value:.4f} | {'' if old is None else f'{old:.4f}'} | {change} |")
+    lines += [
+        "",
+        "| sensitive feature | parity difference | equalized odds difference |",
+        "| --- | ---: | ---: |",
+    ]
+    for item in fairness["features"]:
+        cells = [item.get("demographic_parity_difference"), item.get("equalized_odds_difference")]
+        lines.append(
+            f"| {item['feature']} | " + " | ".join("n/a" if c is None else f"{c:.3f}" for c in cells) + " |"
+        )
+    top = ", ".join(f"{item['feature']} ({item['mean_abs_shap']:.3f})" for item in shap["importance"][:5])
+    lines += ["", f"Top SHAP features: {top}", ""]
+    lines += [f"- {reason}" for reason in result.decision.reasons]
+    lines += [f"- note: {note}" for note in result.decision.notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,305 @@
+"""Run the jobs of the project's workflow files locally, as GitHub Actions would.
+
+The `run:` steps are executed exactly as written (bash -eo pipefail, the step's `env:` evaluated from
+the GitHub contexts); `uses:` steps are replaced by their local equivalents (checkout = a clone of the
+bare remote, setup-python = this interpreter, upload-artifact = a copy, create-github-app-token =
+skipped, the workflow token is used), and `make install` by a shim for the project's console script.
+A workflow that calls a command the CLI does not have therefore fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
+LOCAL_SETUP = "make install"
+
+
+class Context(dict):
+    """A GitHub expression context: attribute access, and '' for anything missing."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = self.get(name.replace("_", "-") if name.replace("_", "-") in self else name, "")
+        return Context(value) if isinstance(value, dict) else value
+
+
+def _to_python(expression: str) -> str:
+    expression = expression.replace("&&", " and ").replace("||", " or ")
+    expression = re.sub(r"!(?!=)", " not ", expression)
+    expression = re.sub(
+        r"\b(true|false|null)\b",
+        lambda m: {"true": "True", "false": "False", "null": "None"}[m[1]],
+        expression,
+    )
+    # hyphenated context keys (steps.my-step.outputs) become attribute access with underscores
+    return re.sub(r"(?<=[A-Za-z0-9_])-(?=[A-Za-z])", "_", expression)
+
+
+def evaluate(expression: str, contexts: dict[str, Any]) -> Any:
+    namespace = {
+        name: Context(value) if isinstance(value, dict) else value for name, value in contexts.items()
+    }
+    namespace.update(
+        always=lambda: True,
+        success=lambda: contexts.get("_status", "success") == "success",
+        failure=lambda: contexts.get("_status", "success") == "failure",
+        cancelled=lambda: False,
+        startsWith=lambda text, prefix: str(text).startswith(str(prefix)),
+        endsWith=lambda text, suffix: str(text).endswith(str(suffix)),
+        contains=lambda haystack, needle: str(needle) in str(haystack),
+        format=lambda template, *values: re.sub(r"\{(\d+)\}", lambda m: str(values[int(m[1])]), template),
+        fromJSON=json.loads,
+        toJSON=json.dumps,
+    )
+    return eval(_to_python(expression), {"__builtins__": {}}, namespace)
+
+
+def substitute(text: Any, contexts: dict[str, Any]) -> Any:
+    if not isinstance(text, str):
+        return text
+    whole = EXPRESSION.fullmatch(text.strip())
+    if whole:
+        value = evaluate(whole[1], contexts)
+        return "" if value is None else value
+    return EXPRESSION.sub(lambda match: str(evaluate(match[1], contexts) or ""), text)
+
+
+def condition_holds(condition: Any, contexts: dict[str, Any]) -> bool:
+    if condition is None:
+        return contexts.get("_status", "success") == "success"
+    text = str(condition).strip()
+    match = EXPRESSION.fullmatch(text)
+    expression = match[1] if match else text
+    uses_status = any(word in expression for word in ("always()", "failure()", "success()", "cancelled()"))
+    holds = bool(evaluate(expression, contexts))
+    return holds if uses_status else holds and contexts.get("_status", "success") == "success"
+
+
+@dataclass
+class StepResult:
+    name: str
+    kind: str
+    returncode: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    workflow: str
+    job: str
+    success: bool
+    steps: list[StepResult]
+    outputs: dict[str, str]
+    summary: str
+
+    def step(self, name_part: str) -> StepResult:
+        return next(step for step in self.steps if name_part.lower() in step.name.lower())
+
+    def log(self) -> str:
+        return "\n".join(
+            f"--- {s.name} ({s.kind}, exit {s.returncode})\n{s.stdout}\n{s.stderr}" for s in self.steps
+        )
+
+
+@dataclass
+class WorkflowRunner:
+    """Runs jobs of the project's workflows against a bare remote and local services."""
+
+    project_root: Path
+    remote: Path
+    workspace_root: Path
+    environment: dict[str, str]
+    package: str
+    secrets: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+    artifacts: Path | None = None
+
+    def workflow(self, name: str) -> dict:
+        return yaml.safe_load((self.project_root / ".github" / "workflows" / name).read_text())
+
+    def run_job(
+        self,
+        workflow_name: str,
+        job_name: str,
+        event_name: str,
+        ref: str,
+        inputs: dict[str, str] | None = None,
+        event: dict | None = None,
+        needs: dict[str, dict[str, str]] | None = None,
+    ) -> JobResult:
+        workflow = self.workflow(workflow_name)
+        job = workflow["jobs"][job_name]
+        workspace = (
+            self.workspace_root / f"{workflow_name}-{job_name}-{len(list(self.workspace_root.iterdir()))}"
+        )
+        workspace.mkdir(parents=True)
+        ref_name = ref.removeprefix("refs/heads/")
+        sha = self._git("rev-parse", ref_name, cwd=self.remote)
+        github = {
+            "event_name": event_name,
+            "ref": f"refs/heads/{ref_name}",
+            "ref_name": ref_name,
+            "sha": sha,
+            "token": self.environment["GITHUB_TOKEN"],
+            "repository": self.environment["GITHUB_REPOSITORY"],
+            "workflow": workflow.get("name", workflow_name),
+            "event": event or {},
+            "run_id": "1",
+            "server_url": "https://github.com",
+        }
+        contexts: dict[str, Any] = {
+            "github": github,
+            "inputs": self._inputs(workflow, inputs or {}),
+            "secrets": {**self.secrets, "GITHUB_TOKEN": self.environment["GITHUB_TOKEN"]},
+            "vars": self.variables,
+            "env": {},
+            "steps": {},
+            "needs": {
+                name: {"outputs": values, "result": "success"} for name, values in (needs or {}).items()
+            },
+            "matrix": {},
+            "runner": {"os": "Linux", "temp": str(workspace / "_temp")},
+            "_status": "success",
+        }
+        if "uses" in job:
+            raise NotImplementedError("call reusable workflows with run_job on the called file")
+        summary_file = workspace / "_summary.md"
+        summary_file.touch()
+        job_env = {key: str(substitute(value, contexts)) for key, value in (job.get("env") or {}).items()}
+        results = []
+        for index, step in enumerate(job.get("steps", [])):
+            name = step.get("name") or step.get("uses") or step.get("run", "").splitlines()[0]
+            if not condition_holds(step.get("if"), contexts):
+                results.append(StepResult(name, "skipped"))
+                continue
+            result = self._run_step(step, index, name, workspace, contexts, job_env, github, summary_file)
+            results.append(result)
+            if step.get("id"):
+                contexts["steps"][step["id"]] = {
+                    "outputs": result.outputs,
+                    "outcome": "success" if result.returncode == 0 else "failure",
+                }
+            if result.returncode != 0 and not step.get("continue-on-error"):
+                contexts["_status"] = "failure"
+        outputs = {key: str(substitute(value, contexts)) for key, value in (job.get("outputs") or {}).items()}
+        return JobResult(
+            workflow_name,
+            job_name,
+            contexts["_status"] == "success",
+            results,
+            outputs,
+            summary_file.read_text(),
+        )
+
+    def _inputs(self, workflow: dict, given: dict[str, str]) -> dict[str, str]:
+        declared = {}
+        triggers = workflow.get("on") or workflow.get(True) or {}
+        for trigger in ("workflow_dispatch", "workflow_call"):
+            declared.update((triggers.get(trigger) or {}).get("inputs") or {})
+        values = {
+            name: str(spec.get("default", "")) for name, spec in declared.items() if isinstance(spec, dict)
+        }
+        values.update(given)
+        return values
+
+    def _run_step(self, step, index, name, workspace, contexts, job_env, github, summary_file) -> StepResult:
+        env_values = {key: substitute(value, contexts) for key, value in (step.get("env") or {}).items()}
+        step_env = {key: "" if value is None else str(value) for key, value in env_values.items()}
+        if "uses" in step:
+            return self._local_action(step, name, workspace, contexts, github)
+        script = step["run"]
+        if script.strip() == LOCAL_SETUP:
+            self._install_shim(workspace)
+            return StepResult(name, "setup")
+        output_file = workspace / f"_output_{index}"
+        output_file.touch()
+        environment = {
+            **self.environment,
+            **job_env,
+            **step_env,
+            "GITHUB_OUTPUT": str(output_file),
+            "GITHUB_STEP_SUMMARY": str(summary_file),
+            "GITHUB_WORKSPACE": str(workspace),
+            "GITHUB_SHA": github["sha"],
+            "GITHUB_REF": github["ref"],
+            "GITHUB_REF_NAME": github["ref_name"],
+            "GITHUB_EVENT_NAME": github["event_name"],
+            "PATH": f"{workspace / '.venv' / 'bin'}{os.pathsep}{self.environment.get('PATH', '')}",
+        }
+        completed = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=workspace / step.get("working-directory", "."),
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        outputs = {}
+        for line in output_file.read_text().splitlines():
+            if "=" in line:
+                key, value = line.split("=", 1)
+                outputs[key] = value
+        return StepResult(name, "run", completed.returncode, completed.stdout, completed.stderr, outputs)
+
+    def _local_action(self, step, name, workspace, contexts, github) -> StepResult:
+        action = step["uses"].split("@")[0]
+        options = {key: substitute(value, contexts) for key, value in (step.get("with") or {}).items()}
+        if action == "actions/checkout":
+            target = workspace / options.get("path", ".")
+            ref = str(options.get("ref") or github["ref_name"])
+            if target.exists() and any(target.iterdir()):
+                scratch = workspace / "_checkout"
+                self._clone(ref, scratch)
+                for item in scratch.iterdir():
+                    shutil.move(str(item), target / item.name)
+                scratch.rmdir()
+            else:
+                self._clone(ref, target)
+            return StepResult(name, "checkout")
+        if action == "actions/upload-artifact" and self.artifacts is not None:
+            for pattern in str(options.get("path", "")).split():
+                for source in workspace.glob(pattern):
+                    destination = self.artifacts / str(options.get("name", "artifact")) / source.name
+                    if source.is_dir():
+                        shutil.copytree(source, destination, dirs_exist_ok=True)
+                    elif source.is_file():
+                        destination.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(source, destination)
+            return StepResult(name, "artifact")
+        if action == "actions/create-github-app-token":
+            return StepResult(name, "skipped", outputs={"token": ""})
+        return StepResult(name, "local")
+
+    def _clone(self, ref: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._git("clone", "--quiet", str(self.remote), str(target), cwd=self.workspace_root)
+        self._git("checkout", "--quiet", ref, cwd=target)
+
+    def _install_shim(self, workspace: Path) -> None:
+        """What `make install` provides: a virtual environment with the `mlops` console script."""
+        bin_dir = workspace / ".venv" / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        shim = bin_dir / "mlops"
+        shim.write_text(
+            f'#!/bin/sh\nPYTHONPATH="{workspace / "src"}" exec "{sys.executable}" -m {self.package} "$@"\n'
+        )
+        shim.chmod(0o755)
+        (bin_dir / "python").symlink_to(sys.executable)
+
+    @staticmethod
+    def _git(*arguments: str, cwd: Path) -> str:
+        return subprocess.run(
+            ["git", *arguments], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }}.delivery.desired_state import (
+    Release,
+    ReleaseError,
+    evidence_summary,
+    parse_release,
+    render,
+)
+
+pytestmark = pytest.mark.unit
+
+RELEASE = Release(
+    environment="staging",
+    model="income-classifier",
+    version=3,
+    artifact_digest="sha256:" + "a" * 64,
+    source_sha="b" * 40,
+    data_digest="c" * 64,
+    promoted_from="main",
+    policy_pack="standard",
+    flags={"zeta": True, "alpha": False},
+)
+
+
+def test_release_round_trips_through_yaml() -> None:
+    assert parse_release(RELEASE.to_yaml(), "release.yaml") == RELEASE
+
+
+def test_release_file_names_champion_and_digest() -> None:
+    document = yaml.safe_load(RELEASE.to_yaml())
+    assert document["rollout"]["champion"] == 3
+    assert document["model"]["artifact_digest"] == RELEASE.artifact_digest
+    assert list(document["flags"]) == ["alpha", "zeta"], "flags are written in a stable order"
+
+
+def test_rendering_is_deterministic() -> None:
+    summary = evidence_summary(RELEASE, {"roc_auc": 0.9}, {"features": []}, {"allow": True})
+    first = render(RELEASE, "rollout: {}\n", "# card\n", summary, "name: deploy\n")
+    second = render(RELEASE, "rollout: {}\n", "# card\n", summary, "name: deploy\n")
+    assert first == second
+    assert set(first) == {
+        "release.yaml",
+        "environment.yaml",
+        "MODEL_CARD.md",
+        "EVIDENCE.md",
+        ".github/workflows/deploy.yml",
+    }
+
+
+@pytest.mark.parametrize("text", ["", "environment: staging\n", "model: [1, 2]\n", "{not yaml"])
+def test_invalid_release_is_named(text: str) -> None:
+    with pytest.raises(ReleaseError, match=r"env/staging:release\.yaml: not a valid release"):
+        parse_release(text, "env/staging:release.yaml")
+
+
+def test_evidence_summary_lists_gaps_and_reasons() -> None:
+    fairness = {
+        "features": [
+            {"feature": "sex", "demographic_parity_difference": 0.19, "equalized_odds_difference": None}
+        ]
+    }
+    decision = {"allow": False, "reasons": ["roc_auc is 0.700, minimum 0.800 in staging"], "notes": []}
+    text = evidence_summary(RELEASE, {"roc_auc": 0.7}, fairness, decision)
+    assert "| sex | 0.190 | n/a |" in text
+    assert "**DENY**" in text and "- roc_auc is 0.700, minimum 0.800 in staging" in text
