@@ -252,8 +252,21 @@ COMMANDS: dict[str, tuple[str, Callable[[ProjectConfig, argparse.Namespace], int
         command_gate,
     ),
     "verify": ("check a version's evidence bundle against its manifest", command_verify),
+    "promote": (
+        "gate, render and push an environment's desired state; open or update its pull request",
+        command_promote,
+    ),
+    "deploy": ("verify an environment's release and reconcile its MLflow aliases to it", command_deploy),
+    "rollback": ("open the pull request restoring an environment's previous release", command_rollback),
+    "release": (
+        "tag what an environment runs and publish a GitHub release with its model card",
+        command_release,
+    ),
+    "summary": ("print the Markdown model report of a version for an environment", command_summary),
+    "comment": ("create or update the one model-report comment of a pull request", command_comment),
+    "environments": ("print the environments in promotion order", command_environments),
     "run": (
-        "run the whole local loop in one process: train, report, gate for the first environment",
+        "the whole local loop: train, report, gate, then promote and deploy through every environment",
         command_run,
     ),
 }

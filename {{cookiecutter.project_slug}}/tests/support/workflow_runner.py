@@ -25,11 +25,33 @@ EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 LOCAL_SETUP = "make install"
 
 
+class Missing:
+    """What a GitHub expression yields for an absent property: empty, falsy, and absent all the way down."""
+
+    def __getattr__(self, name: str) -> Missing:
+        return self
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return ""
+
+    def __eq__(self, other: object) -> bool:
+        return other in ("", None) or isinstance(other, Missing)
+
+    def __hash__(self) -> int:
+        return 0
+
+
 class Context(dict):
-    """A GitHub expression context: attribute access, and '' for anything missing."""
+    """A GitHub expression context: attribute access; a missing property is `Missing`."""
 
     def __getattr__(self, name: str) -> Any:
-        value = self.get(name.replace("_", "-") if name.replace("_", "-") in self else name, "")
+        key = name.replace("_", "-") if name.replace("_", "-") in self else name
+        if key not in self:
+            return Missing()
+        value = self[key]
         return Context(value) if isinstance(value, dict) else value
 
 
@@ -70,7 +92,7 @@ def substitute(text: Any, contexts: dict[str, Any]) -> Any:
     whole = EXPRESSION.fullmatch(text.strip())
     if whole:
         value = evaluate(whole[1], contexts)
-        return "" if value is None else value
+        return "" if value is None or isinstance(value, Missing) else value
     return EXPRESSION.sub(lambda match: str(evaluate(match[1], contexts) or ""), text)
 
 
@@ -174,7 +196,7 @@ class WorkflowRunner:
             "_status": "success",
         }
         if "uses" in job:
-            raise NotImplementedError("call reusable workflows with run_job on the called file")
+            return self._call_reusable(job, contexts, ref_name, needs)
         summary_file = workspace / "_summary.md"
         summary_file.touch()
         job_env = {key: str(substitute(value, contexts)) for key, value in (job.get("env") or {}).items()}
@@ -201,6 +223,25 @@ class WorkflowRunner:
             results,
             outputs,
             summary_file.read_text(),
+        )
+
+    def _call_reusable(self, job: dict, contexts: dict, ref: str, needs: dict | None) -> JobResult:
+        """A job that calls a workflow of this repository: run the called workflow's jobs with its inputs."""
+        if not condition_holds(job.get("if"), contexts):
+            return JobResult("", "", True, [StepResult("skipped by its condition", "skipped")], {}, "")
+        called = job["uses"].split(".github/workflows/", 1)[1]
+        inputs = {key: str(substitute(value, contexts)) for key, value in (job.get("with") or {}).items()}
+        results = [
+            self.run_job(called, name, "workflow_call", ref, inputs=inputs, needs=needs)
+            for name in self.workflow(called)["jobs"]
+        ]
+        return JobResult(
+            called,
+            ",".join(result.job for result in results),
+            all(result.success for result in results),
+            [step for result in results for step in result.steps],
+            {key: value for result in results for key, value in result.outputs.items()},
+            "".join(result.summary for result in results),
         )
 
     def _inputs(self, workflow: dict, given: dict[str, str]) -> dict[str, str]:

@@ -6,9 +6,11 @@ project's registered model tagged with the source commit and the data digest.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
@@ -133,7 +135,9 @@ def log_training(
     }
     example = input_example.head(5)
     try:
-        with warnings.catch_warnings():
+        # MLflow prints a "View run at" line on stdout when talking to a server; commands such as
+        # `train` print only their result there, so MLflow's chatter goes to stderr.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")
             with mlflow.start_run(tags=tags) as run:
                 mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
