@@ -89,6 +89,16 @@ def test_project_config_reflects_the_answers(baked) -> None:
     assert (project / ".python-version").read_text().strip() == options["python_version"]
 
 
+def test_each_environment_gets_its_settings_file(baked) -> None:
+    options, project = baked
+    expected = [name.strip() for name in options.get("environments", "staging,production").split(",")]
+    settings = sorted(path.stem for path in (project / "environments").glob("*.yaml"))
+    assert settings == sorted(expected)
+    for name in expected:
+        document = yaml.safe_load((project / "environments" / f"{name}.yaml").read_text())
+        assert document["rollout"]["strategy"] == "direct"
+
+
 def test_pyproject_is_valid_and_names_the_package(baked) -> None:
     import tomllib
 
