@@ -57,8 +57,9 @@ def baked(request: pytest.FixtureRequest, cookies):
 
 
 def text_files(root: Path):
+    """Every text file of the project except its own Jinja templates (the model card's *.j2)."""
     for path in root.rglob("*"):
-        if path.is_file() and ".git" not in path.relative_to(root).parts:
+        if path.is_file() and ".git" not in path.relative_to(root).parts and path.suffix != ".j2":
             try:
                 yield path, path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
@@ -105,7 +106,7 @@ def test_pyproject_is_valid_and_names_the_package(baked) -> None:
     options, project = baked
     document = tomllib.loads((project / "pyproject.toml").read_text())
     package = project.name.replace("-", "_")
-    assert document["project"]["scripts"] == {package: f"{package}.cli:main"}
+    assert document["project"]["scripts"] == {package: f"{package}.cli:main", "mlops": f"{package}.cli:main"}
     assert (project / "src" / package / "cli.py").is_file()
     if "author_name" in options:
         assert document["project"]["authors"][0]["name"] == options["author_name"]
