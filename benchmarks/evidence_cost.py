@@ -4,7 +4,7 @@ Bakes the default project, then for each size resamples the demo data (UCI Adult
 replacement, seeded) and times, side by side in one process:
   training  - fitting the project's pipeline on the training split (grows with the data);
   SHAP      - the project's explainer on its bounded, seeded sample and background;
-  fairness  - the Fairlearn audit over the whole held-out split;
+  fairness  - the Fairlearn audit of the held-out split (bounded: governance.fairness_max_rows);
   charts+card - the PNG charts and the Markdown + HTML model card.
 Prints the table, each step's ratio to its 10k time, and evidence / training per size.
 Usage: python benchmarks/evidence_cost.py [--sizes 10000 100000 1000000]
@@ -80,7 +80,11 @@ def measure(project: Path, sizes: list[int]) -> list[dict[str, float]]:
         start = time.perf_counter()
         predictions = model.predict(split.test_features)
         fairness = compute_fairness(
-            split.test_labels, predictions, split.test_sensitive, config.governance.min_group_size
+            split.test_labels,
+            predictions,
+            split.test_sensitive,
+            config.governance.min_group_size,
+            max_rows=config.governance.fairness_max_rows,
         )
         row["fairness"] = time.perf_counter() - start
 

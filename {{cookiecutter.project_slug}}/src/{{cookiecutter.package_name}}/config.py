@@ -96,6 +96,7 @@ class GovernanceConfig(_Section):
     shap_sample_size: int = Field(default=300, ge=10, le=100_000)
     shap_background_size: int = Field(default=100, ge=10, le=10_000)
     min_group_size: int = Field(default=30, ge=1)
+    fairness_max_rows: int = Field(default=50_000, ge=1_000)
 
 
 class ProjectConfig(_Section):

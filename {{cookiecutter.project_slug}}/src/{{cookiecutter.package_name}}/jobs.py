@@ -151,7 +151,11 @@ def report(config: ProjectConfig, version: int) -> ReportResult:
     metrics = evaluate(model, split.test_features, split.test_labels)
     baseline = majority_baseline(split.train_labels, split.test_labels)
     fairness = compute_fairness(
-        split.test_labels, (scores >= 0.5).astype(int), split.test_sensitive, config.governance.min_group_size
+        split.test_labels,
+        (scores >= 0.5).astype(int),
+        split.test_sensitive,
+        config.governance.min_group_size,
+        max_rows=config.governance.fairness_max_rows,
     )
     shap_report = explain(
         model,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,7 @@ class FeatureAudit:
     small_groups: list[str]
     gaps: dict[str, float | None]
     gaps_all_groups: dict[str, float | None]
+    overall: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         groups = [
@@ -87,6 +88,8 @@ class FairnessReport:
     overall: dict[str, float]
     audits: list[FeatureAudit]
     min_group_size: int
+    rows_audited: int = 0
+    rows_held_out: int = 0
 
     def audit(self, feature: str) -> FeatureAudit:
         return next(audit for audit in self.audits if audit.feature == feature)
@@ -113,6 +116,8 @@ class FairnessReport:
     def to_dict(self) -> dict:
         return {
             "min_group_size": self.min_group_size,
+            "rows_audited": self.rows_audited,
+            "rows_held_out": self.rows_held_out,
             "overall": {name: _number(value) for name, value in self.overall.items()},
             "features": [audit.to_dict() for audit in self.audits],
         }
@@ -163,49 +168,107 @@ def audit_feature(
         ]
     by_group.index = by_group.index.map(str)
     small = by_group.index[by_group["count"] < min_group_size].tolist()
-    keys = _group_keys(groups)
-    measurable = ~np.isin(keys, small)
     return FeatureAudit(
         feature=name,
         by_group=by_group,
         small_groups=small,
-        gaps=fairness_gaps(labels[measurable], predictions[measurable], keys[measurable]),
-        gaps_all_groups=fairness_gaps(labels, predictions, keys),
+        gaps=gaps_from_table(by_group.drop(index=small)),
+        gaps_all_groups=gaps_from_table(by_group),
+        overall=dict(frame.overall.items()),
     )
 
 
-def _group_keys(groups: pd.Series | pd.DataFrame) -> np.ndarray:
-    """Each row's group label, spelled as in the by-group tables."""
-    if isinstance(groups, pd.DataFrame):
-        labels = [
-            ", ".join(f"{column}={row[column]}" for column in groups.columns) for _, row in groups.iterrows()
-        ]
-        return np.asarray(labels, dtype=object)
-    return groups.astype(str).to_numpy(dtype=object)
+def gaps_from_table(by_group: pd.DataFrame) -> dict[str, float | None]:
+    """The same gaps as `fairness_gaps`, from one MetricFrame's by-group table.
+
+    Fairlearn's gap functions each build a MetricFrame of their own; on large held-out sets that
+    dominates the audit's cost, so the gaps are read off the table already computed: difference =
+    max - min and ratio = min / max across groups; equalized odds takes the worse of the true- and
+    false-positive-rate gaps. A group without positives (or negatives) leaves equalized odds undefined.
+    """
+    if len(by_group) < 2:
+        return dict.fromkeys(GAP_FUNCTIONS)
+
+    def spread(column: str) -> tuple[float, float]:
+        values = by_group[column].astype(float)
+        if values.isna().any():
+            return math.nan, math.nan
+        low, high = values.min(), values.max()
+        return high - low, (low / high if high > 0 else math.nan)
+
+    parity_difference, parity_ratio = spread("selection_rate")
+    tpr_difference, tpr_ratio = spread("true_positive_rate")
+    fpr_difference, fpr_ratio = spread("false_positive_rate")
+    odds_defined = not any(math.isnan(value) for value in (tpr_difference, fpr_difference))
+    return {
+        "demographic_parity_difference": _number(parity_difference),
+        "demographic_parity_ratio": _number(parity_ratio),
+        "equalized_odds_difference": _number(max(tpr_difference, fpr_difference)) if odds_defined else None,
+        "equalized_odds_ratio": _number(min(tpr_ratio, fpr_ratio)) if odds_defined else None,
+    }
+
+
+WHOLE_STRATUM = 2_000
+
+
+def bounded_sample(
+    labels: np.ndarray, sensitive: pd.DataFrame, max_rows: int, random_state: int = 0
+) -> np.ndarray:
+    """Row positions to audit: every row when there are at most `max_rows`, else a seeded sample.
+
+    Strata are (every sensitive column, label). A stratum of up to WHOLE_STRATUM rows is kept whole, so
+    small groups are measured on all their rows; larger strata are sampled in proportion. The audit's
+    cost is then bounded whatever the size of the held-out set.
+    """
+    size = len(labels)
+    if size <= max_rows:
+        return np.arange(size)
+    strata = sensitive.astype(str).assign(_label=labels).reset_index(drop=True)
+    rng = np.random.default_rng(random_state)
+    chosen = []
+    for positions in strata.groupby(list(strata.columns), sort=True).indices.values():
+        share = int(np.ceil(len(positions) * max_rows / size))
+        keep = len(positions) if len(positions) <= WHOLE_STRATUM else max(share, WHOLE_STRATUM)
+        chosen.append(positions if keep >= len(positions) else rng.choice(positions, keep, replace=False))
+    return np.sort(np.concatenate(chosen))
 
 
 def compute_fairness(
-    labels: pd.Series, predictions: np.ndarray, sensitive: pd.DataFrame, min_group_size: int
+    labels: pd.Series,
+    predictions: np.ndarray,
+    sensitive: pd.DataFrame,
+    min_group_size: int,
+    max_rows: int | None = None,
 ) -> FairnessReport:
-    """Audit predictions for each sensitive column and, with two or more, for their intersection."""
+    """Audit predictions for each sensitive column and, with two or more, for their intersection.
+
+    With `max_rows`, a held-out set larger than that is audited on `bounded_sample` rows.
+    """
     labels_array, predictions_array = np.asarray(labels), np.asarray(predictions)
+    held_out = len(labels_array)
+    if max_rows is not None:
+        rows = bounded_sample(labels_array, sensitive, max_rows)
+        labels_array, predictions_array = labels_array[rows], predictions_array[rows]
+        sensitive = sensitive.reset_index(drop=True).iloc[rows]
+    columns = [column for column in sensitive.columns]
     audits = [
         audit_feature(column, labels_array, predictions_array, sensitive[column].astype(str), min_group_size)
-        for column in sensitive.columns
+        for column in columns
     ]
-    if sensitive.shape[1] > 1:
+    if len(columns) > 1:
         audits.append(
             audit_feature(
                 INTERSECTION, labels_array, predictions_array, sensitive.astype(str), min_group_size
             )
         )
-    overall = MetricFrame(
-        metrics=GROUP_METRICS,
-        y_true=labels_array,
-        y_pred=predictions_array,
-        sensitive_features=np.zeros(len(labels_array)),
-    ).overall
-    return FairnessReport(overall=dict(overall.items()), audits=audits, min_group_size=min_group_size)
+    overall = audits[0].overall if audits else {}
+    return FairnessReport(
+        overall=dict(overall),
+        audits=audits,
+        min_group_size=min_group_size,
+        rows_audited=len(labels_array),
+        rows_held_out=held_out,
+    )
 
 
 def describe_largest_gap(report: FairnessReport) -> str:

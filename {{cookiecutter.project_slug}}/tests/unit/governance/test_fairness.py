@@ -139,3 +139,32 @@ def test_parity_gap_is_described_when_it_is_the_largest() -> None:
     assert "demographic parity for sex" in sentence
     assert "66.7% of 'M' but 33.3% of 'F'" in sentence
     assert "0.333" in sentence
+
+
+def test_gaps_read_off_the_table_equal_fairlearns_gap_functions() -> None:
+    rng = np.random.default_rng(7)
+    size = 600
+    labels = rng.integers(0, 2, size)
+    predictions = np.where(rng.random(size) < 0.8, labels, 1 - labels)
+    groups = rng.choice(["a", "b", "c"], size, p=[0.5, 0.3, 0.2])
+    report = compute_fairness(pd.Series(labels), predictions, pd.DataFrame({"g": groups}), min_group_size=1)
+    independent = fairness_gaps(labels, predictions, groups)
+    audit = report.audit("g")
+    for name, value in independent.items():
+        assert audit.gaps[name] == pytest.approx(value, abs=1e-6), name
+
+
+def test_large_held_out_sets_are_audited_on_a_bounded_stratified_sample() -> None:
+    rng = np.random.default_rng(3)
+    size = 40_000
+    labels = rng.integers(0, 2, size)
+    predictions = labels.copy()
+    groups = np.where(rng.random(size) < 0.01, "rare", "common")  # about 400 rare rows, kept whole
+    sensitive = pd.DataFrame({"g": groups})
+    report = compute_fairness(pd.Series(labels), predictions, sensitive, min_group_size=10, max_rows=5_000)
+    counts = report.audit("g").by_group["count"]
+    assert report.rows_held_out == size
+    assert 5_000 <= report.rows_audited < 6_000
+    assert counts["rare"] == int((groups == "rare").sum())
+    full = compute_fairness(pd.Series(labels), predictions, sensitive, min_group_size=10)
+    assert full.rows_audited == size
