@@ -70,9 +70,11 @@ def smoke_test(config: ProjectConfig, uri: str) -> None:
             scores = model.predict(example)
     except Exception as error:
         raise DeployError(f"smoke test of {uri} failed: {error}") from None
-    values = [float(value) for value in list(getattr(scores, "ravel", lambda: scores)())]
-    if not values or any(not 0.0 <= value <= 1.0 for value in values):
-        raise DeployError(f"smoke test of {uri} failed: scores outside [0, 1]: {values[:5]}")
+    labels = {int(value) for value in list(getattr(scores, "ravel", lambda: scores)())}
+    if not labels or not labels <= {0, 1}:
+        raise DeployError(
+            f"smoke test of {uri} failed: predictions are not 0/1 class labels: {sorted(labels)[:5]}"
+        )
 
 
 def deploy(config: ProjectConfig, release: Release) -> DeployResult:
@@ -99,10 +101,20 @@ def deploy(config: ProjectConfig, release: Release) -> DeployResult:
     changed = [alias for alias, version in wanted.items() if current.get(alias) != version]
     mlflow = registry.connect(config)
     client = mlflow.MlflowClient()
-    for alias in changed:
-        if wanted[alias] is None:
-            client.delete_registered_model_alias(release.model, alias)
-        else:
-            client.set_registered_model_alias(release.model, alias, str(wanted[alias]))
-    smoke_test(config, f"models:/{release.model}@{environment}")
+    try:
+        _set_aliases(client, release.model, {alias: wanted[alias] for alias in changed})
+        smoke_test(config, f"models:/{release.model}@{environment}")
+    except Exception as error:
+        _set_aliases(client, release.model, {alias: current.get(alias) for alias in changed})
+        if isinstance(error, ProjectError):
+            raise
+        raise DeployError(f"moving the aliases of {release.model} failed, restored them: {error}") from None
     return DeployResult(environment, release.version, release.challenger, changed)
+
+
+def _set_aliases(client, model: str, aliases: dict[str, int | None]) -> None:
+    for alias, version in aliases.items():
+        if version is None:
+            client.delete_registered_model_alias(model, alias)
+        else:
+            client.set_registered_model_alias(model, alias, str(version))

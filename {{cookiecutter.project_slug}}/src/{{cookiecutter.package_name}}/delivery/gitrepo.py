@@ -99,20 +99,23 @@ class Repository:
 
 
 LOCAL_REMOTE = ".gitops-remote.git"
+LOCAL_REMOTE_NAME = "gitops-local"
 
 
 def local_remote(root: Path) -> Repository | None:
-    """The checkout at `root` with a remote for the GitOps branches: `origin` when configured, else a
-    bare repository inside the project (created once) standing in for the hosted one."""
-    repository = Repository(root)
+    """The checkout at `root` with a bare repository inside the project as its GitOps remote.
+
+    The local loop never touches `origin`: a clone of the hosted repository stays as it is, and its
+    environments change only through pull requests.
+    """
+    repository = Repository(root, remote=LOCAL_REMOTE_NAME)
     if subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root, capture_output=True).returncode != 0:
         return None
-    remotes = repository.git("remote").split()
-    if "origin" not in remotes:
-        bare = root / LOCAL_REMOTE
-        if not bare.exists():
-            subprocess.run(["git", "init", "--quiet", "--bare", "-b", "main", str(bare)], check=True)
-        repository.git("remote", "add", "origin", str(bare))
+    bare = root / LOCAL_REMOTE
+    if not bare.exists():
+        subprocess.run(["git", "init", "--quiet", "--bare", "-b", "main", str(bare)], check=True)
+    if LOCAL_REMOTE_NAME not in repository.git("remote").split():
+        repository.git("remote", "add", LOCAL_REMOTE_NAME, str(bare))
     if repository.git("rev-parse", "--verify", "--quiet", "HEAD", check=False):
-        repository.git("push", "--quiet", "origin", "HEAD:refs/heads/main", check=False)
+        repository.git("push", "--quiet", "--force", LOCAL_REMOTE_NAME, "HEAD:refs/heads/main", check=False)
     return repository

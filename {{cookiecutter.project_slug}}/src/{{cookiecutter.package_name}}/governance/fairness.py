@@ -158,7 +158,9 @@ def audit_feature(
     predictions: np.ndarray,
     groups: pd.Series | pd.DataFrame,
     min_group_size: int,
+    true_counts: pd.Series | None = None,
 ) -> FeatureAudit:
+    """One MetricFrame; `true_counts` (group sizes before any sampling) replace the sampled counts."""
     frame = MetricFrame(metrics=GROUP_METRICS, y_true=labels, y_pred=predictions, sensitive_features=groups)
     by_group = frame.by_group
     if isinstance(by_group.index, pd.MultiIndex):
@@ -167,6 +169,10 @@ def audit_feature(
             for key in by_group.index
         ]
     by_group.index = by_group.index.map(str)
+    if true_counts is not None:
+        by_group["count"] = [
+            float(true_counts.get(group, count)) for group, count in by_group["count"].items()
+        ]
     small = by_group.index[by_group["count"] < min_group_size].tolist()
     return FeatureAudit(
         feature=name,
@@ -208,29 +214,39 @@ def gaps_from_table(by_group: pd.DataFrame) -> dict[str, float | None]:
     }
 
 
-WHOLE_STRATUM = 2_000
+WHOLE_GROUP = 2_000
 
 
-def bounded_sample(
-    labels: np.ndarray, sensitive: pd.DataFrame, max_rows: int, random_state: int = 0
-) -> np.ndarray:
+def bounded_sample(sensitive: pd.DataFrame, max_rows: int, random_state: int = 0) -> np.ndarray:
     """Row positions to audit: every row when there are at most `max_rows`, else a seeded sample.
 
-    Strata are (every sensitive column, label). A stratum of up to WHOLE_STRATUM rows is kept whole, so
-    small groups are measured on all their rows; larger strata are sampled in proportion. The audit's
-    cost is then bounded whatever the size of the held-out set.
+    Strata are the groups of the intersection of every sensitive column. A group of up to WHOLE_GROUP
+    rows is kept whole; larger groups are sampled uniformly, so within every group the mix of labels
+    and predictions, and hence every per-group rate, is an unbiased estimate. Large groups keep at
+    least WHOLE_GROUP rows. The audit's cost is then bounded whatever the size of the held-out set.
     """
-    size = len(labels)
+    size = len(sensitive)
     if size <= max_rows:
         return np.arange(size)
-    strata = sensitive.astype(str).assign(_label=labels).reset_index(drop=True)
+    strata = sensitive.astype(str).reset_index(drop=True)
     rng = np.random.default_rng(random_state)
     chosen = []
     for positions in strata.groupby(list(strata.columns), sort=True).indices.values():
-        share = int(np.ceil(len(positions) * max_rows / size))
-        keep = len(positions) if len(positions) <= WHOLE_STRATUM else max(share, WHOLE_STRATUM)
+        keep = max(int(np.ceil(len(positions) * max_rows / size)), WHOLE_GROUP)
         chosen.append(positions if keep >= len(positions) else rng.choice(positions, keep, replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+def overall_rates(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    """The MetricFrame metrics over every held-out row (cheap: counts of a confusion matrix)."""
+    positives, negatives = labels == 1, labels == 0
+    return {
+        "count": float(len(labels)),
+        "selection_rate": float(predictions.mean()) if len(labels) else math.nan,
+        "accuracy": float((labels == predictions).mean()) if len(labels) else math.nan,
+        "true_positive_rate": float(predictions[positives].mean()) if positives.any() else math.nan,
+        "false_positive_rate": float(predictions[negatives].mean()) if negatives.any() else math.nan,
+    }
 
 
 def compute_fairness(
@@ -242,31 +258,51 @@ def compute_fairness(
 ) -> FairnessReport:
     """Audit predictions for each sensitive column and, with two or more, for their intersection.
 
-    With `max_rows`, a held-out set larger than that is audited on `bounded_sample` rows.
+    With `max_rows`, a held-out set larger than that is audited on `bounded_sample` rows; group
+    counts and the overall figures are still those of every held-out row.
     """
     labels_array, predictions_array = np.asarray(labels), np.asarray(predictions)
+    sensitive = sensitive.reset_index(drop=True).astype(str)
     held_out = len(labels_array)
-    if max_rows is not None:
-        rows = bounded_sample(labels_array, sensitive, max_rows)
-        labels_array, predictions_array = labels_array[rows], predictions_array[rows]
-        sensitive = sensitive.reset_index(drop=True).iloc[rows]
-    columns = [column for column in sensitive.columns]
+    overall = overall_rates(labels_array, predictions_array)
+    rows = bounded_sample(sensitive, max_rows) if max_rows is not None else np.arange(held_out)
+    sample_labels, sample_predictions, sample_groups = (
+        labels_array[rows],
+        predictions_array[rows],
+        sensitive.iloc[rows],
+    )
     audits = [
-        audit_feature(column, labels_array, predictions_array, sensitive[column].astype(str), min_group_size)
-        for column in columns
+        audit_feature(
+            column,
+            sample_labels,
+            sample_predictions,
+            sample_groups[column],
+            min_group_size,
+            true_counts=sensitive[column].value_counts(),
+        )
+        for column in sensitive.columns
     ]
-    if len(columns) > 1:
+    if sensitive.shape[1] > 1:
+        intersection_counts = sensitive.value_counts()
+        intersection_counts.index = [
+            ", ".join(f"{name}={value}" for name, value in zip(sensitive.columns, key, strict=True))
+            for key in intersection_counts.index
+        ]
         audits.append(
             audit_feature(
-                INTERSECTION, labels_array, predictions_array, sensitive.astype(str), min_group_size
+                INTERSECTION,
+                sample_labels,
+                sample_predictions,
+                sample_groups,
+                min_group_size,
+                true_counts=intersection_counts,
             )
         )
-    overall = audits[0].overall if audits else {}
     return FairnessReport(
-        overall=dict(overall),
+        overall=overall,
         audits=audits,
         min_group_size=min_group_size,
-        rows_audited=len(labels_array),
+        rows_audited=len(rows),
         rows_held_out=held_out,
     )
 

@@ -168,3 +168,20 @@ def test_large_held_out_sets_are_audited_on_a_bounded_stratified_sample() -> Non
     assert counts["rare"] == int((groups == "rare").sum())
     full = compute_fairness(pd.Series(labels), predictions, sensitive, min_group_size=10)
     assert full.rows_audited == size
+
+
+def test_sampling_keeps_each_groups_rates_unbiased() -> None:
+    # group a: 1,500 positives in 41,500 rows; group b: 20,000 in 60,000; perfect predictions
+    labels = np.concatenate([np.ones(1_500), np.zeros(40_000), np.ones(20_000), np.zeros(40_000)]).astype(int)
+    groups = np.array(["a"] * 41_500 + ["b"] * 60_000)
+    sensitive = pd.DataFrame({"g": groups})
+    report = compute_fairness(pd.Series(labels), labels.copy(), sensitive, min_group_size=10, max_rows=50_000)
+    table = report.audit("g").by_group
+    assert report.rows_audited < len(labels)
+    assert table.loc["a", "selection_rate"] == pytest.approx(1_500 / 41_500, abs=0.005)
+    assert table.loc["b", "selection_rate"] == pytest.approx(20_000 / 60_000, abs=0.01)
+    assert report.audit("g").gaps["demographic_parity_difference"] == pytest.approx(
+        20_000 / 60_000 - 1_500 / 41_500, abs=0.01
+    )
+    assert table.loc["a", "count"] == 41_500 and table.loc["b", "count"] == 60_000
+    assert report.overall["selection_rate"] == pytest.approx(21_500 / 101_500)
