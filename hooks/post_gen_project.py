@@ -18,6 +18,7 @@ ANSWERS = r"""{{ cookiecutter | jsonify }}"""
 MESSAGES = {
     "policy_installed": "Installed policy pack '{pack}' into policies/.",
     "environments_written": "Wrote environments/<name>.yaml for: {names}.",
+    "final_environment": "The policy pack's production limits apply to '{name}', the last environment.",
     "git_missing": "git was not found on PATH: skipped 'git init'. Run it yourself once git is installed.",
     "git_exists": "A git repository already exists here: left it as it is.",
     "git_initialised": "Initialised a git repository on branch 'main' with a first commit.",
@@ -39,12 +40,24 @@ def install_policy_pack(template_dir: Path, pack: str, project_dir: Path) -> Non
     say("policy_installed", pack=pack)
 
 
-ENVIRONMENT_SETTINGS = """# Desired settings of the NAME environment. A promotion copies this file to the branch
-# env/NAME as environment.yaml, so a change here reaches NAME only through a promotion pull request.
+def map_final_environment(project_dir: Path, names: list[str]) -> None:
+    """Packs give their strictest limits to `production`; with other names, the last environment gets them."""
+    thresholds = project_dir / "policies" / "thresholds.yaml"
+    last = names[-1]
+    if "production" in names or not thresholds.is_file():
+        return
+    text = thresholds.read_text(encoding="utf-8")
+    if "\n  production:\n" in text:
+        text = text.replace("\n  production:\n", f"\n  {last}:  # the pack's production limits\n", 1)
+        thresholds.write_text(text, encoding="utf-8")
+        say("final_environment", name=last)
+
+
+ENVIRONMENT_SETTINGS = """# Desired settings of the NAME environment. A promotion copies this file to env/NAME
+# as environment.yaml: a change here reaches NAME only through a promotion pull request.
 rollout:
-  strategy: direct        # direct | canary | shadow | ab
-  challenger_weight: 0    # percent of traffic sent to the challenger (canary, ab)
-flags: {}                 # feature flags evaluated by the serving layer, e.g. new_threshold: false
+  strategy: direct        # the champion serves all traffic (canary, shadow and A/B come with serving)
+flags: {}                 # feature flags, copied into release.yaml, e.g. new_threshold: false
 serving:
   replicas: 1
   max_replicas: 3
@@ -139,6 +152,7 @@ def main() -> int:
     template_dir = find_template_dir(answers)
     install_policy_pack(template_dir, answers["policy_pack"], project_dir)
     write_environment_files(project_dir, environment_names(answers))
+    map_final_environment(project_dir, environment_names(answers))
     if wants_git(answers):
         init_git_repository(project_dir, answers)
     return 0

@@ -111,6 +111,13 @@ def parse_environments(value: str) -> list[str]:
                 f"{name!r} is not a valid environment name: expected lowercase letters, digits and '-', "
                 "starting with a letter (it names the git branch env/<name>, so no spaces, '/' or '..')",
             )
+        if name == "latest" or name.endswith("-challenger"):
+            raise AnswerError(
+                "environments",
+                value,
+                f"{name!r} collides with an MLflow alias ('latest' is reserved; '<env>-challenger' names "
+                "the challenger of <env>)",
+            )
         if RESERVED_ALIAS_PATTERN.match(name):
             raise AnswerError(
                 "environments", value, f"{name!r} looks like a version ('v<number>'), which MLflow reserves"

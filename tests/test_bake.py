@@ -90,6 +90,16 @@ def test_project_config_reflects_the_answers(baked) -> None:
     assert (project / ".python-version").read_text().strip() == options["python_version"]
 
 
+def test_production_limits_apply_to_the_last_environment(baked) -> None:
+    options, project = baked
+    names = [name.strip() for name in options.get("environments", "staging,production").split(",")]
+    thresholds = yaml.safe_load((project / "policies" / "thresholds.yaml").read_text())
+    pack = yaml.safe_load(
+        (TEMPLATE_ROOT / "policies" / options["policy_pack"] / "thresholds.yaml").read_text()
+    )
+    assert thresholds["environments"][names[-1]] == pack["environments"]["production"]
+
+
 def test_each_environment_gets_its_settings_file(baked) -> None:
     options, project = baked
     expected = [name.strip() for name in options.get("environments", "staging,production").split(",")]
@@ -115,8 +125,12 @@ def test_pyproject_is_valid_and_names_the_package(baked) -> None:
 
 def test_chosen_policy_pack_is_installed_verbatim(baked) -> None:
     options, project = baked
+    names = [name.strip() for name in options.get("environments", "staging,production").split(",")]
     comparison = filecmp.dircmp(TEMPLATE_ROOT / "policies" / options["policy_pack"], project / "policies")
-    assert comparison.left_only == comparison.right_only == comparison.diff_files == []
+    assert comparison.left_only == comparison.right_only == []
+    # thresholds.yaml changes only when its production limits move to another last environment
+    expected_changes = [] if "production" in names else ["thresholds.yaml"]
+    assert comparison.diff_files == expected_changes
 
 
 def test_git_repository_is_initialised_only_when_asked(baked) -> None:

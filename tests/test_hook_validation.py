@@ -47,6 +47,8 @@ def test_package_name_must_be_a_lowercase_identifier_and_not_a_keyword(name: str
         ("env/x", "'env/x' is not a valid environment name"),
         ("Staging", "'Staging' is not a valid environment name"),
         ("v2", "reserves"),
+        ("latest", "collides with an MLflow alias"),
+        ("staging,staging-challenger", "collides with an MLflow alias"),
     ],
 )
 def test_environment_list_must_be_distinct_git_ref_safe_names(environments: str, reason: str) -> None:

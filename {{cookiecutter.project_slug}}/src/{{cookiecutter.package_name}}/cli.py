@@ -76,7 +76,7 @@ def command_verify(config: ProjectConfig, arguments: argparse.Namespace) -> int:
         return 0
     for problem in integrity.problems():
         print(f"{directory}: {problem}")
-    return 0 if integrity.intact else EXIT_ERROR
+    return EXIT_ERROR
 
 
 def command_run(config: ProjectConfig, arguments: argparse.Namespace) -> int:
@@ -225,6 +225,8 @@ def command_comment(config: ProjectConfig, arguments: argparse.Namespace) -> int
     from {{ cookiecutter.package_name }} import gitops
     from {{ cookiecutter.package_name }}.delivery.github import GitHubClient
 
+    if not arguments.body_file.is_file():
+        raise ProjectError(f"--body-file {arguments.body_file}: file not found")
     body = arguments.body_file.read_text(encoding="utf-8")
     comment = GitHubClient.from_environment().upsert_comment(arguments.pr, gitops.COMMENT_MARKER, body)
     print(f"Comment {comment['id']} on pull request #{arguments.pr} is up to date")

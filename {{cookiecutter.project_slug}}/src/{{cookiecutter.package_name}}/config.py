@@ -120,6 +120,11 @@ class ProjectConfig(_Section):
                     f"{name!r} is not a valid environment name: expected lowercase letters, digits "
                     "and '-', starting with a letter"
                 )
+        for name in names:
+            if name == "latest" or name.endswith("-challenger") or re.fullmatch(r"v\d+", name):
+                raise ValueError(
+                    f"{name!r} collides with an MLflow alias (latest, v<number>, <env>-challenger)"
+                )
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"{', '.join(duplicates)} listed more than once")

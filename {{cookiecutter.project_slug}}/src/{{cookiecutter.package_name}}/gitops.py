@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.delivery import deploy as deployment
 from {{ cookiecutter.package_name }}.delivery import promotion, registry
 from {{ cookiecutter.package_name }}.delivery.desired_state import (
+    CODEOWNERS,
     DEPLOY_WORKFLOW,
     RELEASE_FILE,
     Release,
@@ -100,6 +101,12 @@ def promote(
     neighbour(config, environment, 0)
     repository.fetch()
     version, source = choose_version(config, repository, environment, version, commit)
+    running = current_release(repository, environment)
+    if source.startswith("env/") and running is not None and running.version >= version:
+        # After a rollback of the previous environment: never propose a downgrade downstream.
+        return PromotionResult(
+            environment, running.version, promotion.promotion_branch(environment), False, None, False
+        )
     directory = ensure_bundle(config, version)
     decision = gate(config, version, environment)
     if not decision.integrity.intact:
@@ -110,8 +117,8 @@ def promote(
     registered = registry.get_version(config, version)
     settings_path = config.root / "environments" / f"{environment}.yaml"
     settings_text = settings_path.read_text(encoding="utf-8") if settings_path.is_file() else "{}\n"
-    settings = settings_of(settings_text)
-    rollout = settings.get("rollout", {}) or {}
+    settings = settings_of(settings_text, str(settings_path))
+    rollout = settings.get("rollout") or {}
     release = Release(
         environment=environment,
         model=registered.name,
@@ -128,12 +135,14 @@ def promote(
     fairness = json.loads((directory / "fairness.json").read_text())
     summary = evidence_summary(release, metrics, fairness, decision.decision.to_dict())
     workflow = config.root / DEPLOY_WORKFLOW
+    owners = config.root / CODEOWNERS
     files = render(
         release,
         settings_text,
         (directory / "MODEL_CARD.md").read_text(encoding="utf-8"),
         summary,
         workflow.read_text(encoding="utf-8") if workflow.is_file() else None,
+        owners.read_text(encoding="utf-8") if owners.is_file() else None,
     )
     promotion.ensure_environment_branch(repository, environment)
     title = f"Promote {registered.name} v{version} to {environment}"
@@ -183,14 +192,19 @@ def rollback(
     repository.fetch()
     branch = promotion.environment_branch(environment)
     history = repository.file_history(branch, RELEASE_FILE) if repository.remote_branch_exists(branch) else []
-    if len(history) < 2:
-        raise ReleaseError(f"env/{environment} has no previous release to roll back to")
-    previous_commit = history[1]
-    names = repository.git("ls-tree", "-r", "--name-only", previous_commit).splitlines()
-    files = {name: repository.show(previous_commit, name) + "\n" for name in names}
-    previous = parse_release(files[RELEASE_FILE], f"{previous_commit}:{RELEASE_FILE}")
+    if not history:
+        raise ReleaseError(f"env/{environment} has no release to roll back from")
+    running = parse_release(repository.show(history[0], RELEASE_FILE), f"env/{environment}:{RELEASE_FILE}")
+    earlier = [
+        (commit, parse_release(repository.show(commit, RELEASE_FILE), f"{commit}:{RELEASE_FILE}"))
+        for commit in history[1:]
+    ]
+    candidates = [(commit, found) for commit, found in earlier if found.version != running.version]
+    if not candidates:
+        raise ReleaseError(f"env/{environment} has no earlier release of another version to roll back to")
+    previous_commit, previous = candidates[0]
     title = f"Roll back {environment} to {previous.model} v{previous.version}"
-    published = promotion.publish_desired_state(repository, environment, files, title, purpose="rollback")
+    published = promotion.publish_tree(repository, environment, previous_commit, title, purpose="rollback")
     pull_request, created = None, False
     if github is not None:
         body = f"Restores the desired state of {environment} from {previous_commit[:12]}.\n"

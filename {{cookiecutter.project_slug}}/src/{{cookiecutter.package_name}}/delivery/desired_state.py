@@ -18,6 +18,7 @@ ENVIRONMENT_FILE = "environment.yaml"
 CARD_FILE = "MODEL_CARD.md"
 EVIDENCE_FILE = "EVIDENCE.md"
 DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
+CODEOWNERS = ".github/CODEOWNERS"
 
 
 class ReleaseError(ProjectError):
@@ -121,7 +122,12 @@ def evidence_summary(release: Release, metrics: dict, fairness: dict, decision: 
 
 
 def render(
-    release: Release, environment_settings: str, model_card: str, evidence: str, deploy_workflow: str | None
+    release: Release,
+    environment_settings: str,
+    model_card: str,
+    evidence: str,
+    deploy_workflow: str | None,
+    codeowners: str | None = None,
 ) -> dict[str, str]:
     """Every file of the environment branch, by path."""
     files = {
@@ -133,9 +139,21 @@ def render(
     if deploy_workflow is not None:
         # GitHub runs the workflow file of the pushed commit: the branch must carry deploy.yml itself.
         files[DEPLOY_WORKFLOW] = deploy_workflow
+    if codeowners is not None:
+        # Code-owner review applies to promotion pull requests only if the base branch has CODEOWNERS.
+        files[CODEOWNERS] = codeowners
     return files
 
 
-def settings_of(text: str) -> dict:
-    document = yaml.safe_load(text) or {}
-    return document if isinstance(document, dict) else {}
+def settings_of(text: str, source: str) -> dict:
+    """An environment's settings file (environments/<env>.yaml), checked for the keys promotion reads."""
+    try:
+        document = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ReleaseError(f"{source}: not valid YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise ReleaseError(f"{source}: expected a mapping of settings")
+    for key in ("rollout", "flags", "serving"):
+        if document.get(key) is not None and not isinstance(document[key], dict):
+            raise ReleaseError(f"{source}: {key} must be a mapping")
+    return document

@@ -83,6 +83,21 @@ def publish_desired_state(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def publish_tree(
+    repository: Repository, environment: str, source_commit: str, message: str, purpose: str
+) -> PublishedState:
+    """Commit exactly the tree of `source_commit` on top of `env/<env>` as `<purpose>/<env>` (byte-exact)."""
+    base_branch, head_branch = environment_branch(environment), promotion_branch(environment, purpose)
+    repository.fetch()
+    base = repository.git("rev-parse", repository.remote_ref(base_branch))
+    tree = repository.git("rev-parse", source_commit + TREE_SUFFIX)
+    if tree == repository.git("rev-parse", base + TREE_SUFFIX):
+        return PublishedState(head_branch, base, changed=False, pending=False)
+    commit = repository.git("commit-tree", tree, "-p", base, "-m", message)
+    repository.git("push", "--quiet", "--force", repository.remote, f"{commit}:refs/heads/{head_branch}")
+    return PublishedState(head_branch, commit, changed=True)
+
+
 def merge_locally(repository: Repository, environment: str, purpose: str = "promote") -> str:
     """Fast-forward `env/<env>` to `<purpose>/<env>` on the remote (what merging the PR does)."""
     repository.fetch()
