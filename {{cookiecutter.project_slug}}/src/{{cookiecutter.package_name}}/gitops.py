@@ -81,9 +81,16 @@ def choose_version(
 
 
 def ensure_bundle(config: ProjectConfig, version: int) -> Path:
+    """The version's evidence bundle: local, else the one logged to its MLflow run, else built now.
+
+    On a fresh runner the bundle that the model report built and logged is fetched, so the gate judges
+    that evidence (and its manifest), not a rebuild from whatever the checkout holds today.
+    """
     directory = bundle_path(config, version)
     if not (directory / evidence.MANIFEST).is_file():
-        report(config, version)
+        registered = registry.get_version(config, version)
+        if not registry.download_evidence(config, registered.run_id, directory):
+            report(config, version)
     return directory
 
 

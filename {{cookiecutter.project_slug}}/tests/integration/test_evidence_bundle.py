@@ -12,6 +12,8 @@ import yaml
 
 from {{ cookiecutter.package_name }}.config import GovernanceConfig, ModelConfig, ProjectConfig
 from {{ cookiecutter.package_name }}.errors import DataValidationError, RegistryError
+from {{ cookiecutter.package_name }}.gitops import ensure_bundle
+from {{ cookiecutter.package_name }}.governance.evidence import verify_bundle
 from {{ cookiecutter.package_name }}.governance.policy import PolicyError
 from {{ cookiecutter.package_name }}.jobs import bundle_path, gate, report, train
 
@@ -139,3 +141,13 @@ def test_policy_syntax_error_is_named_and_writes_nothing(
     with pytest.raises(PolicyError, match=r"promotion\.rego"):
         report(broken, trained.registered.version)
     assert (built.directory / "evidence.json").read_bytes() == manifest_before
+
+
+def test_a_missing_local_bundle_is_fetched_from_the_run_not_rebuilt(config: ProjectConfig, first) -> None:
+    trained, built = first
+    manifest = (built.directory / "evidence.json").read_bytes()
+    shutil.rmtree(built.directory)
+    directory = ensure_bundle(config, trained.registered.version)
+    assert directory == built.directory
+    assert (directory / "evidence.json").read_bytes() == manifest
+    assert verify_bundle(directory).intact

@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
@@ -278,3 +279,23 @@ def version_for_commit(config: ProjectConfig, commit: str) -> int:
     if not found:
         raise RegistryError(f"no version of model {name!r} was trained from commit {commit}")
     return max(int(item.version) for item in found)
+
+
+def download_evidence(config: ProjectConfig, run_id: str, directory: Path) -> bool:
+    """Fetch the evidence bundle logged to a run into `directory`; False when the run has none."""
+    mlflow = connect(config)
+    client = mlflow.MlflowClient()
+    try:
+        if not [item for item in client.list_artifacts(run_id, "evidence") if not item.is_dir]:
+            return False
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
+            local = Path(client.download_artifacts(run_id, "evidence", scratch))
+            local.rename(directory)
+    except OSError as error:
+        raise RegistryError(f"storing the evidence of run {run_id} in {directory} failed: {error}") from None
+    except Exception as error:
+        raise RegistryError(
+            f"downloading the evidence of run {run_id} failed: {_first_line(error)}"
+        ) from None
+    return True
