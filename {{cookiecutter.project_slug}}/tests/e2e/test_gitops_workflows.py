@@ -227,6 +227,15 @@ def test_main_to_staging_to_production(loop, config) -> None:
     assert len(posts) == len(config.environments)
     for request in posts:
         assert set(request.json) >= {"title", "head", "base", "body"}
+    last = config.environments[-1]
+    again = check(deploy(runner, last)[1])
+    assert "nothing to change" in again.log(), "re-running a deploy must be a no-op"
+    inputs = {"environment": last}
+    check(runner.run_job("release.yml", "release", "workflow_dispatch", "main", inputs=inputs))
+    tag = f"model-{model}-v{version}"
+    assert git(runner.remote, "rev-parse", f"refs/tags/{tag}") == release["model"]["source_sha"]
+    [published] = github.releases.values()
+    assert published["tag_name"] == tag and "Model card" in published["body"]
 
 
 def test_gate_deny_opens_no_pull_request(loop, config) -> None:
