@@ -118,6 +118,18 @@ def loop(tmp_path: Path, mlflow_server, config):
         f"registered_model: {config.mlflow.registered_model}", f"registered_model: {model_name}"
     )
     project_file.write_text(document)
+    # These tests exercise the delivery mechanics, whatever pack the project was generated with: a
+    # purpose-built policy that the demo model passes (the deny test tightens it on purpose).
+    permissive = {
+        "default": {
+            "min_metrics": {"roc_auc": 0.6},
+            "max_fairness_difference": {},
+            "min_fairness_ratio": {},
+            "max_regression": {"roc_auc": 0.05},
+        },
+        "environments": {},
+    }
+    (seed / "policies" / "thresholds.yaml").write_text(yaml.safe_dump(permissive))
     git(
         seed,
         "-c",

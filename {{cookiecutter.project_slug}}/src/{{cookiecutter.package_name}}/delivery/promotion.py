@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.delivery.gitrepo import Repository
+from {{ cookiecutter.package_name }}.delivery.gitrepo import GitError, Repository
 
 TREE_SUFFIX = "^" + "{tree}"
 
@@ -42,7 +42,12 @@ def ensure_environment_branch(repository: Repository, environment: str) -> None:
     root = repository.git(
         "commit-tree", empty_tree, "-m", f"Create the desired-state branch of {environment}"
     )
-    repository.git("push", "--quiet", repository.remote, f"{root}:refs/heads/{branch}")
+    try:
+        repository.git("push", "--quiet", repository.remote, f"{root}:refs/heads/{branch}")
+    except GitError:
+        # A concurrent promotion created it first: that is the outcome wanted.
+        if not repository.remote_branch_exists(branch):
+            raise
 
 
 def publish_desired_state(
