@@ -14,17 +14,21 @@ import keyword
 import os
 import re
 import sys
+from email.errors import MessageError
+from email.headerregistry import Address
 from pathlib import Path
 
 ANSWERS = r"""{{ cookiecutter | jsonify }}"""
 
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 MODEL_FAMILIES = ("hist_gradient_boosting", "random_forest", "logistic_regression")
-SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$")
+SLUG_MAX_LENGTH = 100
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 PACKAGE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 GITHUB_OWNER_PATTERN = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$")
-ENVIRONMENT_PATTERN = re.compile(r"^[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?$")
+ENVIRONMENT_MAX_LENGTH = 30
+ENVIRONMENT_PATTERN = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 RESERVED_ALIAS_PATTERN = re.compile(r"^v\d+$")
 BOOLEAN_WORDS = {
     "true": True,
@@ -52,6 +56,13 @@ def check_project_name(value: str) -> None:
 
 
 def check_project_slug(value: str) -> None:
+    if len(str(value)) > SLUG_MAX_LENGTH:
+        raise AnswerError(
+            "project_slug",
+            value,
+            f"expected at most {SLUG_MAX_LENGTH} characters, got {len(str(value))} "
+            "(answer a shorter project_slug, or a shorter project_name to derive it from)",
+        )
     if not SLUG_PATTERN.match(str(value)) or ".." in str(value):
         raise AnswerError(
             "project_slug",
@@ -73,8 +84,26 @@ def check_package_name(value: str) -> None:
 
 
 def check_author_email(value: str) -> None:
-    if not EMAIL_PATTERN.match(str(value)):
+    """The address goes into the package metadata, whose parser (the standard library's) must keep it."""
+    text = str(value)
+    local_part = text.rpartition("@")[0]
+    if not local_part.isascii():
+        raise AnswerError(
+            "author_email",
+            value,
+            "expected only ASCII characters before the '@': Python package metadata refuses others, "
+            "so the project could not be installed",
+        )
+    if not EMAIL_PATTERN.match(text) or not metadata_keeps_address(text):
         raise AnswerError("author_email", value, "expected an e-mail address such as team@example.com")
+
+
+def metadata_keeps_address(text: str) -> bool:
+    """True when the parser that writes a package's Author-email reads `text` back unchanged."""
+    try:
+        return Address(addr_spec=text).addr_spec == text
+    except (ValueError, IndexError, MessageError):
+        return False
 
 
 def check_github_owner(value: str) -> None:
@@ -104,6 +133,13 @@ def parse_environments(value: str) -> list[str]:
         )
     seen: set[str] = set()
     for name in names:
+        if len(name) > ENVIRONMENT_MAX_LENGTH:
+            raise AnswerError(
+                "environments",
+                value,
+                f"{name!r} is too long: expected at most {ENVIRONMENT_MAX_LENGTH} characters, "
+                f"got {len(name)}",
+            )
         if not ENVIRONMENT_PATTERN.match(name):
             raise AnswerError(
                 "environments",
@@ -176,15 +212,16 @@ def validate_answers(answers: dict, template_dir: Path) -> list[str]:
 
 
 def find_template_dir(answers: dict) -> Path:
-    """The template's root: cookiecutter passes it as given, so a relative path is resolved here.
+    """The template's root, which cookiecutter passes as given (maybe relative) and cruft not at all.
 
-    The hook runs inside the new project, so a relative `_repo_dir` is tried against the directory
-    cookiecutter was started from (PWD) and against cookiecutter's own working directory.
+    The hook runs inside the new project, but cookiecutter (and cruft, through it) runs hooks from
+    inside the template, so its own working directory is the template: tried first, because the
+    directory the command was started from (PWD) may hold another copy of the template.
     """
     given = Path(str(answers.get("_repo_dir") or "."))
     if given.is_absolute():
         return given
-    candidates = [Path(os.environ.get("PWD", ".")) / given, Path(f"/proc/{os.getppid()}/cwd") / given]
+    candidates = [Path(f"/proc/{os.getppid()}/cwd"), Path(os.environ.get("PWD", ".")) / given]
     for candidate in candidates:
         if (candidate / "cookiecutter.json").is_file() and (candidate / "policies").is_dir():
             return candidate.resolve()
