@@ -2,18 +2,29 @@
 
 Safe to run twice on the same directory (cruft re-runs it on update): every step either replaces
 what it wrote before or notices that its work is already done.
+
+Under cruft, the first commit also holds `.cruft.json` (cruft writes it only after this hook, so the
+hook writes the same file first), and the copies cruft generates only to compare them (`cruft update`,
+`cruft diff`) get no git repository, whose files cruft would otherwise diff.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ANSWERS = r"""{{ cookiecutter | jsonify }}"""
+# jsonify sorts the keys; cruft records the answers in cookiecutter's order, given here one per line.
+ANSWER_ORDER = r"""{% for key in cookiecutter %}{{ key }}
+{% endfor %}"""
+# The name Python's tempfile gives the directories it creates (cruft generates its comparison copies in one).
+TEMPORARY_DIRECTORY_NAME = re.compile(r"tmp[a-z0-9_]{8}")
 
 MESSAGES = {
     "policy_installed": "Installed policy pack '{pack}' into policies/.",
@@ -23,6 +34,7 @@ MESSAGES = {
     "git_exists": "A git repository already exists here: left it as it is.",
     "git_initialised": "Initialised a git repository on branch 'main' with a first commit.",
     "git_failed": "git {step} failed ({detail}): the project is complete, but initialise git yourself.",
+    "cruft_regeneration": "cruft is generating a copy to compare with the project: no git repository for it.",
 }
 
 
@@ -31,12 +43,22 @@ def say(key: str, **values: str) -> None:
 
 
 def install_policy_pack(template_dir: Path, pack: str, project_dir: Path) -> None:
-    """Copy policies/<pack>/ of the template into the project's policies/, replacing what is there."""
-    source = template_dir / "policies" / pack
+    """Give the project's policies/ the promotion policy and the pack's thresholds, replacing what is there.
+
+    The template keeps one `policies/promotion.rego` for every pack and a pack is its data,
+    `policies/<pack>/thresholds.yaml`; a pack that still carries its own `promotion.rego` is
+    installed with it when the shared one is absent.
+    """
+    policies = template_dir / "policies"
+    policy = policies / "promotion.rego"
+    if not policy.is_file():
+        policy = policies / pack / "promotion.rego"
     target = project_dir / "policies"
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(source, target)
+    target.mkdir()
+    shutil.copyfile(policy, target / "promotion.rego")
+    shutil.copyfile(policies / pack / "thresholds.yaml", target / "thresholds.yaml")
     say("policy_installed", pack=pack)
 
 
@@ -53,14 +75,28 @@ def map_final_environment(project_dir: Path, names: list[str]) -> None:
         say("final_environment", name=last)
 
 
-ENVIRONMENT_SETTINGS = """# Desired settings of the NAME environment. A promotion copies this file to env/NAME
-# as environment.yaml: a change here reaches NAME only through a promotion pull request.
+ENVIRONMENT_SETTINGS = """# yaml-language-server: $schema=../schemas/environment.schema.json
+# Desired settings of the NAME environment. A promotion copies them to env/NAME: a change here
+# reaches NAME only through a promotion pull request.
 rollout:
-  strategy: direct        # the champion serves all traffic (canary, shadow and A/B come with serving)
-flags: {}                 # feature flags, copied into release.yaml, e.g. new_threshold: false
+  strategy: direct           # direct | canary | shadow | ab
+  challenger_weight: 0       # percent (0-100) of traffic the challenger gets under canary or ab
+  steps: [10, 25, 50, 100]   # canary weights that a passing analysis advances through
+  analysis:                  # what a canary must show before it advances
+    min_requests: 500
+    max_error_rate: 0.01
+    max_p99_latency_ms: 250
 serving:
-  replicas: 1
+  workers: 1                 # service processes per replica
+  max_batch_rows: 1000       # rows per request
+  max_body_bytes: 1048576    # request body limit
+  batch_window_ms: 2         # how long the micro-batcher waits to fill a batch
+flags: null                  # the OpenFeature flag file of NAME, e.g. flags/NAME.flagd.json
+autoscaling:
+  min_replicas: 1
   max_replicas: 3
+  target_cpu_percent: 70
+resources:
   cpu: 500m
   memory: 1Gi
 """
@@ -123,6 +159,42 @@ def init_git_repository(project_dir: Path, answers: dict) -> None:
     say("git_initialised")
 
 
+def is_cruft_regeneration(answers: dict, project_dir: Path) -> bool:
+    """True when cruft generates this copy only to compare it with the project, then deletes it.
+
+    cruft adds `_commit` to the answers (cookiecutter alone does not). `cruft update` and `cruft diff`
+    generate each copy inside a fresh temporary directory of their own, the copy its only entry;
+    `cruft create` generates in the output directory the user chose.
+    """
+    if "_commit" not in answers:
+        return False
+    parent = project_dir.resolve().parent
+    return (
+        parent.parent == Path(tempfile.gettempdir()).resolve()
+        and TEMPORARY_DIRECTORY_NAME.fullmatch(parent.name) is not None
+        and [entry.name for entry in parent.iterdir()] == [project_dir.name]
+    )
+
+
+def write_cruft_state(project_dir: Path, answers: dict, key_order: list[str]) -> None:
+    """Write `.cruft.json` byte for byte as `cruft create` writes it once this hook is done.
+
+    The file can then be part of the first commit and the tree stays clean when cruft rewrites it.
+    (`cruft create --checkout` or `--skip` record more; cruft's rewrite then shows as a change to commit.)
+    """
+    ordered = [key for key in key_order if key in answers]
+    context = {key: answers[key] for key in [*ordered, *sorted(set(answers) - set(ordered))]}
+    state = {
+        "template": answers["_template"],
+        "commit": answers["_commit"],
+        "checkout": None,
+        "context": {"cookiecutter": context},
+        "directory": None,
+    }
+    text = json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
+    (project_dir / ".cruft.json").write_text(text, encoding="utf-8")
+
+
 def wants_git(answers: dict) -> bool:
     value = answers.get("init_git", True)
     if isinstance(value, bool):
@@ -131,15 +203,16 @@ def wants_git(answers: dict) -> bool:
 
 
 def find_template_dir(answers: dict) -> Path:
-    """The template's root: cookiecutter passes it as given, so a relative path is resolved here.
+    """The template's root, which cookiecutter passes as given (maybe relative) and cruft not at all.
 
-    The hook runs inside the new project, so a relative `_repo_dir` is tried against the directory
-    cookiecutter was started from (PWD) and against cookiecutter's own working directory.
+    The hook runs inside the new project, but cookiecutter (and cruft, through it) runs hooks from
+    inside the template, so its own working directory is the template: tried first, because the
+    directory the command was started from (PWD) may hold another copy of the template.
     """
     given = Path(str(answers.get("_repo_dir") or "."))
     if given.is_absolute():
         return given
-    candidates = [Path(os.environ.get("PWD", ".")) / given, Path(f"/proc/{os.getppid()}/cwd") / given]
+    candidates = [Path(f"/proc/{os.getppid()}/cwd"), Path(os.environ.get("PWD", ".")) / given]
     for candidate in candidates:
         if (candidate / "cookiecutter.json").is_file() and (candidate / "policies").is_dir():
             return candidate.resolve()
@@ -153,6 +226,11 @@ def main() -> int:
     install_policy_pack(template_dir, answers["policy_pack"], project_dir)
     write_environment_files(project_dir, environment_names(answers))
     map_final_environment(project_dir, environment_names(answers))
+    if is_cruft_regeneration(answers, project_dir):
+        say("cruft_regeneration")
+        return 0
+    if "_commit" in answers and "_template" in answers:
+        write_cruft_state(project_dir, answers, ANSWER_ORDER.split("\n"))
     if wants_git(answers):
         init_git_repository(project_dir, answers)
     return 0
