@@ -1,21 +1,18 @@
 """Deploy: make the MLflow aliases of an environment match its release.yaml, and nothing else.
 
-The artifact is verified first (its sha256 must equal the digest recorded at promotion); on any
-failure no alias moves. Re-running with the same release changes nothing.
+The artifact is verified first (its sha256 must equal the digest recorded at promotion) and every
+version it names is smoke-tested; on any failure no alias moves. Re-running with the same release
+changes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
-from {{ cookiecutter.package_name }}.delivery import registry
-from {{ cookiecutter.package_name }}.delivery.desired_state import Release
-from {{ cookiecutter.package_name }}.errors import ProjectError, RegistryError
+from {{ cookiecutter.package_name }}.contracts.release import Release
+from {{ cookiecutter.package_name }}.errors import ProjectError
+from {{ cookiecutter.package_name }}.io.registry import Registry, session
 
 
 class DeployError(ProjectError):
@@ -30,44 +27,21 @@ class DeployResult:
     changed: list[str]
 
 
-def directory_digest(directory: Path) -> str:
-    """sha256 over every file's relative path and bytes, in path order."""
-    digest = hashlib.sha256()
-    for path in sorted(item for item in directory.rglob("*") if item.is_file()):
-        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return "sha256:" + digest.hexdigest()
+def challenger_alias(environment: str) -> str:
+    return f"{environment}-challenger"
 
 
 def artifact_digest(config: ProjectConfig, version: int) -> str:
     """Digest of a registered version's model artifact, downloaded from the registry."""
-    registered = registry.get_version(config, version)
-    mlflow = registry.connect(config)
-    source = mlflow.MlflowClient().get_model_version(registered.name, str(version)).source
-    with tempfile.TemporaryDirectory() as scratch:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=scratch)
-        except Exception as error:
-            raise RegistryError(f"downloading the artifact of version {version} failed: {error}") from None
-        return directory_digest(Path(local))
+    return session(config).artifact_digest(version)
 
 
-def current_aliases(config: ProjectConfig, environment: str) -> dict[str, int | None]:
-    names = (environment, f"{environment}-challenger")
-    return {name: (found.version if (found := registry.champion(config, name)) else None) for name in names}
-
-
-def smoke_test(config: ProjectConfig, uri: str) -> None:
-    """Load the model at `uri` and score its own input example: probabilities in [0, 1]."""
-    mlflow = registry.connect(config)
+def smoke_test(registry: Registry, version: int) -> None:
+    """Load the version as a pyfunc model and score its own input example: 0/1 class labels."""
+    uri = f"models:/{registry.name}/{version}"
+    model = registry.load_pyfunc(version)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = mlflow.pyfunc.load_model(uri)
-            example = model.input_example
-            scores = model.predict(example)
+        scores = model.predict(model.input_example)
     except Exception as error:
         raise DeployError(f"smoke test of {uri} failed: {error}") from None
     labels = {int(value) for value in list(getattr(scores, "ravel", lambda: scores)())}
@@ -77,8 +51,9 @@ def smoke_test(config: ProjectConfig, uri: str) -> None:
         )
 
 
-def deploy(config: ProjectConfig, release: Release) -> DeployResult:
+def deploy(config: ProjectConfig, release: Release, registry: Registry | None = None) -> DeployResult:
     """Verify the release against the registry, then reconcile the aliases to it."""
+    registry = registry or session(config)
     environment = release.environment
     if environment not in config.environments:
         raise DeployError(f"release.yaml names environment {environment!r}, not one of {config.environments}")
@@ -86,35 +61,28 @@ def deploy(config: ProjectConfig, release: Release) -> DeployResult:
         raise DeployError(
             f"release.yaml names model {release.model!r}, expected {config.mlflow.registered_model!r}"
         )
-    wanted = {environment: release.version, f"{environment}-challenger": release.challenger}
-    for version in {version for version in wanted.values() if version is not None}:
-        registry.get_version(config, version)
-    actual_digest = artifact_digest(config, release.version)
+    wanted = {environment: release.version, challenger_alias(environment): release.challenger}
+    versions = sorted({version for version in wanted.values() if version is not None})
+    for version in versions:
+        registry.version(version)
+    actual_digest = registry.artifact_digest(release.version)
     if actual_digest != release.artifact_digest:
         raise DeployError(
             f"artifact of {release.model} version {release.version} has digest {actual_digest}, "
             f"release.yaml expects {release.artifact_digest}: refusing to deploy (no alias moved)"
         )
-    for version in {version for version in wanted.values() if version is not None}:
-        smoke_test(config, f"models:/{release.model}/{version}")
-    current = current_aliases(config, environment)
-    changed = [alias for alias, version in wanted.items() if current.get(alias) != version]
-    mlflow = registry.connect(config)
-    client = mlflow.MlflowClient()
+    for version in versions:
+        smoke_test(registry, version)
+    current = {alias: getattr(registry.alias(alias), "version", None) for alias in wanted}
+    changed = [alias for alias, version in wanted.items() if current[alias] != version]
     try:
-        _set_aliases(client, release.model, {alias: wanted[alias] for alias in changed})
-        smoke_test(config, f"models:/{release.model}@{environment}")
+        registry.set_aliases({alias: wanted[alias] for alias in changed})
+        moved = {alias: getattr(registry.alias(alias), "version", None) for alias in wanted}
+        if moved != wanted:
+            raise DeployError(f"the registry reports aliases {moved} after setting {wanted}")
     except Exception as error:
-        _set_aliases(client, release.model, {alias: current.get(alias) for alias in changed})
+        registry.set_aliases({alias: current[alias] for alias in changed})
         if isinstance(error, ProjectError):
             raise
         raise DeployError(f"moving the aliases of {release.model} failed, restored them: {error}") from None
     return DeployResult(environment, release.version, release.challenger, changed)
-
-
-def _set_aliases(client, model: str, aliases: dict[str, int | None]) -> None:
-    for alias, version in aliases.items():
-        if version is None:
-            client.delete_registered_model_alias(model, alias)
-        else:
-            client.set_registered_model_alias(model, alias, str(version))

@@ -68,7 +68,18 @@ class Repository:
         return result.stdout.strip()
 
     def fetch(self) -> None:
+        self.require_remote()
         self.git("fetch", "--quiet", "--prune", self.remote)
+
+    def require_remote(self) -> None:
+        """Fail with what to do when the checkout has no remote of that name."""
+        if self.remote not in self.git("remote").split():
+            raise GitError(
+                f"this checkout has no git remote named {self.remote!r}: promote, deploy, rollback and "
+                "release read and push the env/<name> branches there; add the repository with "
+                f"`git remote add {self.remote} <URL of the GitHub repository>` (or run `run` for the "
+                "local loop, which uses a local remote)"
+            )
 
     def remote_branch_exists(self, branch: str) -> bool:
         return bool(self.git("ls-remote", "--heads", self.remote, branch))

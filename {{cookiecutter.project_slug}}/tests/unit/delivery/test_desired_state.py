@@ -13,7 +13,7 @@ from {{ cookiecutter.package_name }}.delivery.desired_state import (
 
 pytestmark = pytest.mark.unit
 
-RELEASE = Release(
+RELEASE = Release.create(
     environment="staging",
     model="income-classifier",
     version=3,

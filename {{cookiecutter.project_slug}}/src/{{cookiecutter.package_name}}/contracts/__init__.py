@@ -1,0 +1,1 @@
+"""Documents shared by delivery, serving and monitoring: small and light to import."""

@@ -1,0 +1,1 @@
+"""Side effects behind thin modules: the model registry, git, the GitHub API."""

@@ -1,0 +1,1 @@
+"""Monitoring: drift against the reference profile, live performance and fairness, canary analysis."""
