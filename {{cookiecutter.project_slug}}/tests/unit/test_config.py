@@ -101,3 +101,45 @@ def test_environment_variable_overrides_tracking_uri(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     config = load_config(write_config(tmp_path, document))
     assert config.tracking_uri == "http://127.0.0.1:5000"
+
+
+def test_feature_lists_may_be_omitted_to_infer_them(document: dict, tmp_path: Path) -> None:
+    del document["data"]["numeric_features"]
+    del document["data"]["categorical_features"]
+    data = load_config(write_config(tmp_path, document)).data
+    assert data.infers_features
+    assert data.numeric_features == [] and data.categorical_features == []
+
+
+def test_declared_feature_lists_are_not_inferred(project_config: ProjectConfig) -> None:
+    assert not project_config.data.infers_features
+
+
+def test_delimiter_defaults_to_a_comma(project_config: ProjectConfig) -> None:
+    assert project_config.data.delimiter == ","
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_single_character_delimiter_is_accepted(document: dict, tmp_path: Path, delimiter: str) -> None:
+    document["data"]["delimiter"] = delimiter
+    assert load_config(write_config(tmp_path, document)).data.delimiter == delimiter
+
+
+@pytest.mark.parametrize("delimiter", ["", ";;", '"', "\n"])
+def test_unusable_delimiter_is_rejected(document: dict, tmp_path: Path, delimiter: str) -> None:
+    document["data"]["delimiter"] = delimiter
+    with pytest.raises(ConfigError, match=r"data\.delimiter: expected one character"):
+        load_config(write_config(tmp_path, document))
+
+
+def test_column_listed_twice_in_one_role_is_rejected(document: dict, tmp_path: Path) -> None:
+    column = document["data"]["numeric_features"][0]
+    document["data"]["numeric_features"].append(column)
+    with pytest.raises(ConfigError, match=rf"column '{column}' is listed twice in numeric_features"):
+        load_config(write_config(tmp_path, document))
+
+
+def test_sensitive_feature_name_may_contain_a_slash(document: dict, tmp_path: Path) -> None:
+    document["data"]["categorical_features"].append("race/ethnicity")
+    document["data"]["sensitive_features"] = ["race/ethnicity"]
+    assert load_config(write_config(tmp_path, document)).data.sensitive_features == ["race/ethnicity"]

@@ -26,10 +26,15 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    """Where the data is and what each column means."""
+    """Where the data is and what each column means.
+
+    Leave out both `numeric_features` and `categorical_features` to have them inferred from the CSV
+    (every column but the target and `ignore_columns`; numeric when every cell is a number).
+    """
 
     name: str = Field(min_length=1)
     path: Path
+    delimiter: str = ","
     target: str = Field(min_length=1)
     positive_label: str
     numeric_features: list[str] = []
@@ -44,11 +49,18 @@ class DataConfig(_Section):
             raise ValueError("expected the target value of the positive class, e.g. '>50K' or 1")
         return str(value)
 
+    @field_validator("delimiter")
+    @classmethod
+    def _one_separator_character(cls, value: str) -> str:
+        if len(value) != 1 or value in '"\r\n':
+            raise ValueError(
+                'expected one character that separates the columns, such as ";", "\\t" (a tab) or "|" '
+                f'(default ","); got {value!r}'
+            )
+        return value
+
     @model_validator(mode="after")
     def _columns_are_consistent(self) -> DataConfig:
-        features = self.numeric_features + self.categorical_features
-        if not features:
-            raise ValueError("declare at least one column in numeric_features or categorical_features")
         roles = {
             "numeric_features": self.numeric_features,
             "categorical_features": self.categorical_features,
@@ -59,13 +71,21 @@ class DataConfig(_Section):
             for column in columns:
                 if column == self.target:
                     raise ValueError(f"the target column {column!r} must not be listed in {role}")
+                if seen.get(column) == role:
+                    raise ValueError(f"column {column!r} is listed twice in {role}")
                 if column in seen:
                     raise ValueError(f"column {column!r} is listed in both {seen[column]} and {role}")
                 seen[column] = role
         return self
 
     @property
+    def infers_features(self) -> bool:
+        """True when neither feature list is declared: the loader infers them from the CSV."""
+        return not self.numeric_features and not self.categorical_features
+
+    @property
     def features(self) -> list[str]:
+        """The declared feature columns (empty when inferred: read `Dataset.schema` instead)."""
         return [*self.numeric_features, *self.categorical_features]
 
 

@@ -14,6 +14,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from {{ cookiecutter.package_name }}.config import DataConfig, ModelConfig
 from {{ cookiecutter.package_name }}.errors import ConfigError
+from {{ cookiecutter.package_name }}.pipeline.data import FeatureSchema
 
 ESTIMATORS: dict[str, type[ClassifierMixin]] = {
     "hist_gradient_boosting": HistGradientBoostingClassifier,
@@ -28,9 +29,31 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 RARE_CATEGORY_COUNT = 10
 
 
-def build_preprocessor(data: DataConfig) -> ColumnTransformer:
-    """Impute and scale numbers; impute and one-hot encode categories (rare ones pooled)."""
-    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+def _as_schema(columns: FeatureSchema | DataConfig) -> FeatureSchema:
+    if isinstance(columns, FeatureSchema):
+        return columns
+    if columns.infers_features:
+        raise ValueError(
+            "project.yaml declares no feature lists, so they are inferred when the data is loaded: "
+            "build the pipeline from the loaded Dataset's schema"
+        )
+    return FeatureSchema.declared(columns)
+
+
+def build_preprocessor(columns: FeatureSchema | DataConfig) -> ColumnTransformer:
+    """Impute and scale numbers; impute and one-hot encode categories (rare ones pooled).
+
+    `columns` is the loaded Dataset's schema; a DataConfig that declares both lists will do where no
+    file is read. Empty numeric columns are kept (imputed as 0) so the output keeps one column per
+    numeric input, which the explanations rely on to map values back to columns.
+    """
+    schema = _as_schema(columns)
+    numeric = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ]
+    )
     categorical = Pipeline(
         [
             ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
@@ -46,8 +69,8 @@ def build_preprocessor(data: DataConfig) -> ColumnTransformer:
     )
     return ColumnTransformer(
         [
-            ("numeric", numeric, data.numeric_features),
-            ("categorical", categorical, data.categorical_features),
+            ("numeric", numeric, list(schema.numeric)),
+            ("categorical", categorical, list(schema.categorical)),
         ],
         verbose_feature_names_out=True,
     )
@@ -69,5 +92,6 @@ def build_estimator(model: ModelConfig) -> ClassifierMixin:
     return estimator_class(**params)
 
 
-def build_pipeline(data: DataConfig, model: ModelConfig) -> Pipeline:
-    return Pipeline([("preprocess", build_preprocessor(data)), ("model", build_estimator(model))])
+def build_pipeline(columns: FeatureSchema | DataConfig, model: ModelConfig) -> Pipeline:
+    """Preprocessing for `columns` (pass `dataset.schema`), then the configured estimator."""
+    return Pipeline([("preprocess", build_preprocessor(columns)), ("model", build_estimator(model))])
