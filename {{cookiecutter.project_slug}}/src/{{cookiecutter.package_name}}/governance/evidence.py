@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -126,3 +127,17 @@ def read_json(directory: Path, name: str) -> dict:
         return json.loads((directory / name).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise EvidenceError(f"{directory / name} cannot be read: {error}") from None
+
+
+def safe_file_name(prefix: str, name: str, suffix: str) -> str:
+    """A bundle file name for a column or group `name` (which may hold '/', spaces, accents ...).
+
+    Names made only of letters, digits, '.', '_' and '-' are kept as they are; any other name is
+    reduced to those characters and given a short digest of the original, so two names never share
+    a file. The original name stays in the JSON that refers to the file.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
+    if cleaned == name and cleaned:
+        return f"{prefix}{name}{suffix}"
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{prefix}{cleaned[:60] or 'column'}-{digest}{suffix}"

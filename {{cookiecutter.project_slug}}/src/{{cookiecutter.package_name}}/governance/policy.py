@@ -1,8 +1,9 @@
-"""The promotion gate: a policy pack's Rego rules evaluated in-process (regopy) against a candidate.
+"""The promotion gate: the Rego rules evaluated in-process (regopy) against a candidate.
 
-A policy pack is a directory holding `promotion.rego` (the rules, `package promotion`) and
-`thresholds.yaml` (the limits, passed to the rules as `data.thresholds`). The rules decide; this module
-only loads the pack, checks it can be evaluated, and turns the engine's answer into a `Decision`.
+The installed policy directory holds `promotion.rego` (the rules, `package promotion`, the same for
+every pack) and `thresholds.yaml` (the pack: its name and limits, passed to the rules as
+`data.thresholds`). The rules decide; this module only loads them, checks they can be evaluated, and
+turns the engine's answer into a `Decision`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,17 @@ import json
 import math
 import numbers
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from regopy import Input, Interpreter, LogLevel, RegoError
 
-from {{ cookiecutter.package_name }}.errors import ProjectError
+from {{ cookiecutter.package_name }}.config.thresholds import Thresholds, load_thresholds
+from {{ cookiecutter.package_name }}.errors import ConfigError, ProjectError
 
 RULES_FILE = "promotion.rego"
 THRESHOLDS_FILE = "thresholds.yaml"
-LIMIT_SECTIONS = ("min_metrics", "max_fairness_difference", "min_fairness_ratio", "max_regression")
 QUERY = "decision = data.promotion"
 
 # rego-cpp reports errors as an S-expression: (error <n>:<file>|<offset>|<length> (errormsg <n>:<text>) ...)
@@ -36,38 +36,64 @@ class PolicyError(ProjectError):
 
 @dataclass(frozen=True)
 class Policy:
-    """A policy pack as read from disk: the Rego rules and the thresholds they read as data."""
+    """The installed rules and the pack whose limits they read as data."""
 
     rules: str
-    thresholds: dict
+    limits: Thresholds
     rules_path: Path
     thresholds_path: Path
+
+    @property
+    def pack(self) -> str:
+        return self.limits.pack
+
+    @property
+    def thresholds(self) -> dict:
+        """The pack as the rules read it (`data.thresholds`)."""
+        return self.limits.to_policy_data()
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The gate's answer for one environment: allowed only when there is no deny reason."""
+    """The gate's answer for one environment: allowed only when there is no deny reason.
+
+    Besides the rules' answer it records what was decided on: the model version, the pack (named by
+    the pack's own data), the champion comparison and the warnings about the evidence.
+    """
 
     environment: str
     allow: bool
     reasons: list[str]
     notes: list[str]
     limits: dict
+    policy_pack: str = ""
+    model: dict = field(default_factory=dict)
+    champion: dict | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def load_policy(policy_dir: Path) -> Policy:
-    """Read and check the pack in `policy_dir`; PolicyError names the file at fault."""
+def load_policy(policy_dir: Path, expected_pack: str | None = None) -> Policy:
+    """Read and check the rules and the pack in `policy_dir`; PolicyError names the file at fault.
+
+    With `expected_pack` (project.yaml's policy_pack), the installed pack must carry that name.
+    """
     rules_path = Path(policy_dir) / RULES_FILE
     thresholds_path = Path(policy_dir) / THRESHOLDS_FILE
-    policy = Policy(
-        rules=read_text(rules_path),
-        thresholds=load_thresholds(thresholds_path),
-        rules_path=rules_path,
-        thresholds_path=thresholds_path,
-    )
+    rules = read_text(rules_path)
+    try:
+        limits = load_thresholds(thresholds_path)
+    except ConfigError as error:
+        raise PolicyError(str(error)) from None
+    if expected_pack is not None and limits.pack != expected_pack:
+        raise PolicyError(
+            f"project.yaml names policy_pack {expected_pack!r} but the pack installed in "
+            f"{thresholds_path} is {limits.pack!r} (its 'pack' key): set policy_pack: {limits.pack} in "
+            f"project.yaml, or install the {expected_pack!r} pack's thresholds.yaml"
+        )
+    policy = Policy(rules=rules, limits=limits, rules_path=rules_path, thresholds_path=thresholds_path)
     compile_rules(policy)
     return policy
 
@@ -76,7 +102,8 @@ def evaluate(policy: Policy, input_document: dict) -> Decision:
     """Decide whether the candidate described by `input_document` may be promoted.
 
     Values that cannot be computed must be null (NaN and infinities are turned into null here), and
-    the rules deny on them. PolicyError when the engine fails, which never counts as an allow.
+    the rules deny on them. PolicyError when the engine fails, which never counts as an allow. The
+    input's `model`, `comparison` and `warnings` are recorded in the decision as they were given.
     """
     environment = input_document.get("environment") if isinstance(input_document, dict) else None
     if not isinstance(environment, str) or not environment:
@@ -92,6 +119,10 @@ def evaluate(policy: Policy, input_document: dict) -> Decision:
         reasons=reasons,
         notes=sorted(answer.get("notes", [])),
         limits=answer.get("limits", {}),
+        policy_pack=policy.pack,
+        model=plain_json(input_document.get("model") or {}),
+        champion=plain_json(input_document.get("comparison")),
+        warnings=list(input_document.get("warnings") or []),
     )
 
 
@@ -104,46 +135,6 @@ def read_text(path: Path) -> str:
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise PolicyError(f"{path}: cannot be read ({error})") from error
-
-
-def load_thresholds(path: Path) -> dict:
-    """thresholds.yaml as a dict, with `default` and every environment's limits checked."""
-    try:
-        thresholds = yaml.safe_load(read_text(path))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise PolicyError(f"{path}: invalid YAML{where}: {problem}") from error
-    if not isinstance(thresholds, dict):
-        raise PolicyError(f"{path}: expected a mapping with a 'default' key, got {type(thresholds).__name__}")
-    if not isinstance(thresholds.get("default"), dict):
-        raise PolicyError(f"{path}: default: required mapping of limit sections is missing")
-    environments = thresholds.get("environments") or {}
-    if not isinstance(environments, dict):
-        raise PolicyError(f"{path}: environments: expected a mapping of environment names to limits")
-    scopes = {"default": thresholds["default"]}
-    scopes |= {f"environments.{name}": limits for name, limits in environments.items()}
-    for scope, limits in scopes.items():
-        check_limits(path, scope, limits)
-    return thresholds | {"environments": environments}
-
-
-def check_limits(path: Path, scope: str, limits: Any) -> None:
-    """Every limit must be a number: the rules would silently skip one that is not."""
-    if not isinstance(limits, dict):
-        raise PolicyError(f"{path}: {scope}: expected a mapping of limit sections, got {limits!r}")
-    for section in LIMIT_SECTIONS:
-        entries = limits.get(section, {})
-        if not isinstance(entries, dict):
-            raise PolicyError(f"{path}: {scope}.{section}: expected a mapping of names to numbers")
-        for name, value in entries.items():
-            if not is_number(value):
-                raise PolicyError(f"{path}: {scope}.{section}.{name}: expected a number, got {value!r}")
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def compile_rules(policy: Policy) -> Interpreter:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,22 @@ def test_failed_first_write_leaves_nothing_behind(tmp_path: Path) -> None:
         write_bundle(target, {"a.json": b"{}", "no-such-dir/b.json": b"{}"}, IDENTITY)
     assert not target.exists()
     assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["race/ethnicity", "../etc", "a b", "Ünïcode", "", ".hidden"])
+def test_file_names_from_column_names_are_safe_and_distinct(name: str) -> None:
+    from {{ cookiecutter.package_name }}.governance.evidence import safe_file_name
+
+    file_name = safe_file_name("fairness_", name, ".png")
+    assert re.fullmatch(r"fairness_[A-Za-z0-9._-]+\.png", file_name)
+    assert "/" not in file_name and ".." not in file_name
+    assert file_name != safe_file_name("fairness_", name + "_", ".png")
+
+
+def test_plain_column_names_keep_their_file_name() -> None:
+    from {{ cookiecutter.package_name }}.governance.evidence import safe_file_name
+
+    assert safe_file_name("fairness_", "native-country", ".png") == "fairness_native-country.png"
+    assert safe_file_name("fairness_", "race/ethnicity", ".png") != safe_file_name(
+        "fairness_", "race_ethnicity", ".png"
+    )

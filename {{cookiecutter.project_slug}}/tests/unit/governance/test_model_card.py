@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import re
 import struct
 import zlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.errors import ConfigError
 from {{ cookiecutter.package_name }}.governance.model_card import (
+    DEMO_DATA_SHA256,
     METRIC_LABELS,
+    CardText,
+    card_check,
+    data_facts,
+    demo_text_fields,
+    demo_text_warning,
     load_card_text,
     render_html,
     render_markdown,
@@ -98,18 +106,28 @@ def card_context(text: dict | None = None) -> dict:
             "params": {"max_iter": 100, "learning_rate": 0.1},
         },
         "text": text or TEXT,
+        "notices": [],
         "data": {
             "name": "adult-census",
             "source": "data/adult.csv",
+            "demo": False,
             "rows": 6000,
+            "train_rows": 4500,
             "test_rows": 1500,
             "digest": "0" * 64,
             "target": "income",
             "positive_label": ">50K",
-            "sensitive_features": ["sex"],
+            "positive_rows": 1450,
+            "test_positive_rows": 362,
+            "features": ["age", "sex"],
+            "numeric_features": ["age"],
+            "categorical_features": ["sex"],
+            "sensitive_features": [{"name": "sex", "model_input": True, "groups": 3}],
         },
         "metrics": {"accuracy": 0.8512, "roc_auc": 0.9031, "f1": 0.6644},
         "baseline": {"accuracy": 0.76, "roc_auc": 0.5, "f1": 0.0},
+        "champion": None,
+        "champion_line": "no champion in staging yet (first release)",
         "metric_labels": METRIC_LABELS,
         "fairness": {
             "min_group_size": 30,
@@ -158,6 +176,9 @@ def card_context(text: dict | None = None) -> dict:
             "notes": ["group Other of sex has fewer than 30 rows"],
             "limits": {},
             "policy_pack": "standard",
+            "model": {"name": "income-classifier", "version": 3},
+            "champion": None,
+            "warnings": [],
         },
     }
 
@@ -270,3 +291,121 @@ def test_empty_owner_list_is_rejected(tmp_path: Path) -> None:
 def test_absent_card_text_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="model card text not found"):
         load_card_text(tmp_path / "model_card.yaml")
+
+
+# -- the card describes the data actually used ------------------------------------------------------
+
+SHIPPED_DATA = PROJECT_ROOT / "data" / "adult_sample.csv"
+
+
+def test_data_facts_are_read_off_the_data_and_the_model_inputs() -> None:
+    features = pd.DataFrame(
+        {
+            "age": [30.0, 40.0, 50.0, 60.0, 35.0, 45.0],
+            "colour": ["r", "g", "b", "r", "g", "b"],
+            "group": ["a", "a", "b", "b", "c", "c"],
+        }
+    )
+    labels = pd.Series([1, 0, 1, 0, 0, 0])
+    sensitive = pd.DataFrame({"group": ["a", "b", "c"], "region": ["n", "s", "s"]})
+    facts = data_facts(
+        name="loans",
+        source="data/loans.csv",
+        digest="f" * 64,
+        features=features,
+        labels=labels,
+        test_labels=pd.Series([1, 0, 0]),
+        sensitive=sensitive,
+        model_inputs=["age", "colour"],
+        target="default",
+        positive_label="yes",
+    )
+    assert facts["features"] == ["age", "colour"]
+    assert (facts["numeric_features"], facts["categorical_features"]) == (["age"], ["colour"])
+    assert facts["sensitive_features"] == [
+        {"name": "group", "model_input": False, "groups": 3},
+        {"name": "region", "model_input": False, "groups": 2},
+    ]
+    assert (facts["rows"], facts["train_rows"], facts["test_rows"]) == (6, 3, 3)
+    assert (facts["positive_rows"], facts["test_positive_rows"]) == (2, 1)
+    assert facts["demo"] is False
+
+
+def test_card_states_the_data_facts_and_which_sensitive_feature_is_a_model_input() -> None:
+    context = card_context()
+    context["data"] |= {
+        "name": "compas-scores",
+        "features": ["priors_count", "age_cat"],
+        "numeric_features": ["priors_count"],
+        "categorical_features": ["age_cat"],
+        "sensitive_features": [
+            {"name": "race", "model_input": False, "groups": 6},
+            {"name": "age_cat", "model_input": True, "groups": 3},
+        ],
+    }
+    _, body = split_front_matter(render_markdown(context))
+    page = html.unescape(render_html(context, IMAGES))
+    for text in (body, page):
+        assert "compas-scores" in text
+        assert "2 columns: 1 numeric (priors_count), 1 categorical (age_cat)" in text
+        assert "race (audited only, not a model input, 6 groups)" in text
+        assert "age_cat (a model input, 3 groups)" in text
+        assert "6000: 4500 for training, 1500 held out" in text
+        assert "census" not in text.lower()
+
+
+def test_shipped_demo_data_digest_is_the_shipped_file() -> None:
+    assert hashlib.sha256(SHIPPED_DATA.read_bytes()).hexdigest() == DEMO_DATA_SHA256
+
+
+def test_every_prose_key_of_the_shipped_card_text_is_recognised_as_demo_text() -> None:
+    text = load_card_text(CARD_TEXT)
+    prose = [key for key in CardText.model_fields if key not in {"owners", "license"}]
+    assert demo_text_fields(text) == prose
+
+
+def test_edited_text_is_no_longer_demo_text_but_reflowed_demo_text_is() -> None:
+    shipped = load_card_text(CARD_TEXT)
+    edited = shipped.model_copy(update={"intended_use": "Scores loan applications for review."})
+    assert "intended_use" not in demo_text_fields(edited)
+    reflowed = shipped.model_copy(update={"limitations": "\n  ".join(shipped.limitations.split(" "))})
+    assert "limitations" in demo_text_fields(reflowed)
+
+
+def test_demo_text_on_other_data_gets_a_warning_and_a_visible_notice() -> None:
+    text = load_card_text(CARD_TEXT)
+    other = card_check(text, "0" * 64)
+    warning = demo_text_warning(other, "compas-scores")
+    assert warning is not None and "model_card.yaml" in warning and "compas-scores" in warning
+    assert demo_text_warning(card_check(text, DEMO_DATA_SHA256), "adult-census-sample") is None
+    context = card_context(text.model_dump())
+    context["notices"] = [warning]
+    _, body = split_front_matter(render_markdown(context))
+    assert f"> **Warning:** {warning}" in body
+    assert re.search(
+        r'<p class="notice" role="alert">Warning: [^<]*model_card\.yaml', render_html(context, IMAGES)
+    )
+
+
+def test_card_without_notices_shows_no_warning() -> None:
+    _, body = split_front_matter(render_markdown(card_context()))
+    assert "Warning" not in body
+    assert 'class="notice"' not in render_html(card_context(), IMAGES)
+
+
+def test_card_shows_the_champion_scored_on_the_same_rows() -> None:
+    context = card_context()
+    context["champion"] = {
+        "environment": "staging",
+        "status": "compared",
+        "version": 2,
+        "metrics": {"accuracy": 0.8, "roc_auc": 0.88, "f1": 0.61},
+        "rows": 1500,
+        "same_data": True,
+        "detail": "",
+    }
+    context["champion_line"] = "champion version 2 in staging, scored on the candidate's 1500 held-out rows"
+    _, body = split_front_matter(render_markdown(context))
+    assert "| Metric | Model | Baseline | Champion v2 |" in body
+    assert "| ROC AUC | 0.9031 | 0.5000 | 0.8800 |" in body
+    assert "Champion v2 (same rows)" in render_html(context, IMAGES)

@@ -66,6 +66,7 @@ def passing_candidate(limits: dict, environment: str) -> dict:
         "metrics": metrics,
         "champion": None,
         "fairness": {feature: dict(report, small_groups=[]) for feature in FEATURES},
+        "model_card": {"demo_text": [], "demo_data": False},
         "evidence": {"missing": [], "tampered": []},
     }
 
@@ -223,7 +224,7 @@ def test_missing_and_tampered_evidence_is_denied(policy: Policy, production) -> 
     ]
 
 
-def test_input_without_an_evidence_check_is_denied(policy: Policy, production) -> None:
+def test_input_without_an_{{ cookiecutter.package_name }}_is_denied(policy: Policy, production) -> None:
     _, candidate = production
     del candidate["evidence"]
     decision = evaluate(policy, candidate)
@@ -258,6 +259,10 @@ def test_decision_serialises_to_a_plain_dict(policy: Policy, production) -> None
         "reasons": [],
         "notes": ["no champion in production yet: first release, regression check passes"],
         "limits": limits,
+        "policy_pack": policy.thresholds["pack"],
+        "model": {"name": "income-classifier", "version": 3},
+        "champion": None,
+        "warnings": [],
     }
 
 
@@ -289,7 +294,7 @@ def test_missing_pack_file_is_named(pack_copy: Path, file_name: str) -> None:
 
 
 def test_thresholds_without_default_are_rejected(pack_copy: Path) -> None:
-    (pack_copy / "thresholds.yaml").write_text("environments: {}\n")
+    (pack_copy / "thresholds.yaml").write_text("pack: custom\nenvironments: {}\n")
     with pytest.raises(PolicyError, match=r"thresholds\.yaml: default: required"):
         load_policy(pack_copy)
 
@@ -310,6 +315,7 @@ REFERENCE_CANDIDATE = {
     "model": {"name": "income-classifier", "version": 3},
     "metrics": {"roc_auc": 0.91, "balanced_accuracy": 0.78, "accuracy": 0.86, "f1": 0.68, "log_loss": 0.30},
     "champion": None,
+    "model_card": {"demo_text": [], "demo_data": False},
     "fairness": {
         "sex": {
             "demographic_parity_difference": 0.18,
@@ -345,3 +351,168 @@ def test_installed_pack_decides_the_reference_candidate_as_its_strictness_requir
         assert set(decision.reasons) >= STRICT_REASONS
     else:
         pytest.skip(f"no expectation for a custom pack {pack!r}")
+
+
+# -- the pack is its data ---------------------------------------------------------------------------
+
+
+def write_thresholds(directory: Path, change) -> Path:
+    path = directory / "thresholds.yaml"
+    document = yaml.safe_load(path.read_text())
+    change(document)
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_installed_policy_directory_holds_the_shared_rules_and_the_pack_data_only() -> None:
+    assert sorted(path.name for path in POLICY_DIR.iterdir()) == ["promotion.rego", "thresholds.yaml"]
+    thresholds = yaml.safe_load((POLICY_DIR / "thresholds.yaml").read_text())
+    assert isinstance(thresholds["pack"], str) and thresholds["pack"]
+
+
+def test_pack_name_comes_from_the_pack_data(policy: Policy) -> None:
+    thresholds = yaml.safe_load((POLICY_DIR / "thresholds.yaml").read_text())
+    assert policy.pack == thresholds["pack"]
+    assert evaluate(policy, {"environment": "staging"}).policy_pack == thresholds["pack"]
+
+
+def test_project_naming_another_pack_than_the_installed_one_is_refused(pack_copy: Path) -> None:
+    installed = yaml.safe_load((pack_copy / "thresholds.yaml").read_text())["pack"]
+    with pytest.raises(PolicyError) as error:
+        load_policy(pack_copy, expected_pack="lenient")
+    assert "'lenient'" in str(error.value) and repr(installed) in str(error.value)
+    assert "thresholds.yaml" in str(error.value)
+    assert load_policy(pack_copy, expected_pack=installed).pack == installed
+
+
+def test_thresholds_without_a_pack_name_are_rejected(pack_copy: Path) -> None:
+    write_thresholds(pack_copy, lambda document: document.pop("pack"))
+    with pytest.raises(PolicyError, match=r"thresholds\.yaml: pack: required key is missing"):
+        load_policy(pack_copy)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["default"]["min_metrics"].update(roc_acu=0.8),
+            r"thresholds\.yaml: default\.min_metrics: unknown name 'roc_acu' \(expected one of",
+        ),
+        (
+            lambda d: d["default"]["max_fairness_difference"].update(equalized_odds=1.5),
+            r"default\.max_fairness_difference\.equalized_odds: expected a number between 0 and 1, got 1\.5",
+        ),
+        (
+            lambda d: d["default"].update(min_metric={"roc_auc": 0.8}),
+            r"default\.min_metric: unknown key \(check the spelling\)",
+        ),
+        (
+            lambda d: d["default"]["min_metrics"].update(log_loss=0.3),
+            r"default\.min_metrics: unknown name 'log_loss'",
+        ),
+        (
+            lambda d: d["default"].update(model_card={"require_own_text": "yes"}),
+            r"default\.model_card\.require_own_text: expected true or false, got 'yes'",
+        ),
+    ],
+)
+def test_invalid_limits_name_the_file_and_the_key(pack_copy: Path, change, message: str) -> None:
+    write_thresholds(pack_copy, change)
+    with pytest.raises(PolicyError, match=message):
+        load_policy(pack_copy)
+
+
+# -- the model card's demo text ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_text_required(pack_copy: Path) -> Policy:
+    """The installed pack with model_card.require_own_text in production (as the strict pack has it)."""
+
+    def require(document: dict) -> None:
+        production = document.setdefault("environments", {}).setdefault("production", {})
+        production["model_card"] = {"require_own_text": True}
+
+    write_thresholds(pack_copy, require)
+    return load_policy(pack_copy)
+
+
+def test_demo_card_text_on_other_data_is_denied_where_the_pack_requires_own_text(
+    own_text_required: Policy,
+) -> None:
+    candidate = passing_candidate(limits_for(own_text_required, "production"), "production")
+    candidate["model_card"] = {"demo_text": ["limitations", "intended_use"], "demo_data": False}
+    decision = evaluate(own_text_required, candidate)
+    assert not decision.allow
+    assert decision.reasons == [
+        "model_card.yaml still holds the template's demo text (intended_use, limitations), which "
+        "describes the demo data set: rewrite these keys for this model and its data before promoting "
+        "to production"
+    ]
+    staging = evaluate(own_text_required, candidate | {"environment": "staging"})
+    assert staging.allow, staging.reasons
+    assert any("model_card.yaml still holds the template's demo text" in note for note in staging.notes)
+
+
+def test_demo_card_text_on_the_demo_data_is_allowed(own_text_required: Policy) -> None:
+    candidate = passing_candidate(limits_for(own_text_required, "production"), "production")
+    candidate["model_card"] = {"demo_text": ["limitations"], "demo_data": True}
+    assert evaluate(own_text_required, candidate).allow
+
+
+def test_missing_model_card_check_is_denied_where_it_is_required(own_text_required: Policy) -> None:
+    candidate = passing_candidate(limits_for(own_text_required, "production"), "production")
+    del candidate["model_card"]
+    decision = evaluate(own_text_required, candidate)
+    assert decision.reasons == [
+        "the input holds no model card check (model_card.demo_text, model_card.demo_data), "
+        "required in production"
+    ]
+
+
+def test_strict_pack_requires_own_card_text_in_its_last_environment_only(policy: Policy) -> None:
+    if policy.pack != "strict":
+        pytest.skip("only the strict pack requires it")
+    assert limits_for(policy, "production")["model_card"]["require_own_text"] is True
+    assert limits_for(policy, "staging")["model_card"]["require_own_text"] is False
+
+
+# -- the champion comparison ------------------------------------------------------------------------
+
+
+def test_the_champion_itself_is_not_called_a_first_release(policy: Policy, production) -> None:
+    _, candidate = production
+    candidate["comparison"] = {"environment": "production", "status": "is_champion", "version": 3}
+    decision = evaluate(policy, candidate)
+    assert decision.allow
+    assert "version 3 is the current champion in production: nothing to compare it with" in decision.notes
+    assert not any("first release" in note for note in decision.notes)
+    assert decision.champion == candidate["comparison"]
+
+
+def test_a_champion_that_cannot_score_the_new_schema_makes_a_first_release(
+    policy: Policy, production
+) -> None:
+    _, candidate = production
+    detail = "it needs column(s) 'age', absent from the candidate's data"
+    candidate["comparison"] = {
+        "environment": "production",
+        "status": "new_schema",
+        "version": 2,
+        "detail": detail,
+    }
+    decision = evaluate(policy, candidate)
+    assert decision.allow
+    assert decision.notes == [
+        f"champion version 2 in production cannot score the candidate's columns ({detail}): first release "
+        "for the new schema, regression check passes"
+    ]
+
+
+def test_a_champion_scored_on_the_same_rows_is_noted(policy: Policy, production) -> None:
+    _, candidate = production
+    candidate["champion"] = {"version": 2, "metrics": dict(candidate["metrics"])}
+    candidate["comparison"] = {"status": "compared", "version": 2, "rows": 1500, "same_data": False}
+    decision = evaluate(policy, candidate)
+    assert "compared with champion version 2 on the candidate's own 1500 held-out rows" in decision.notes
+    assert any("trained on other data" in note for note in decision.notes)

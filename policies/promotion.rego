@@ -1,19 +1,26 @@
 # Promotion gate: may the candidate model take the alias of input.environment?
 #
-# data.thresholds is this pack's thresholds.yaml. An environment's own entry replaces whole sections of
-# `default` (a section it leaves out keeps the default one; sections are not merged key by key).
+# This file is the same for every policy pack; a pack is its data. data.thresholds is the installed
+# pack's thresholds.yaml: `pack` (its name), `default` limits and per-environment entries. An
+# environment's own entry replaces whole sections of `default` (a section it leaves out keeps the
+# default one; sections are not merged key by key).
+#
 # input is the candidate's evidence summary: metrics, fairness per sensitive feature, the champion that
-# holds the alias now (null on a first release) and the result of the evidence integrity check.
+# holds the alias now with its metrics on the candidate's own held-out rows (null on a first release,
+# for the champion itself, or when the champion cannot score the candidate's columns; `comparison`
+# says which), the model card check (does model_card.yaml still hold the template's demo text, and is
+# the data the demo file?) and the result of the evidence integrity check.
 #
 # allow is true only when deny is empty. Every deny reason names the value, the limit and the
 # environment, so whoever reads it in the pull request knows what to fix. A value that is absent, null
 # or not a number denies: a gate that cannot check a limit must not pass it.
 #
-# The rules are plain Rego v1 and give the same answers under OPA and regopy (rego-cpp), which is why
-# two shortcuts are avoided: sprintf("%.3f") (OPA prints integral numbers such as 0 or 1.0 as
-# "%!f(int64=...)", so three_decimals formats numbers) and passing the result of replace, concat or
-# lower to sprintf (regopy 1.5 then wraps it in quotes and emits invalid JSON; concat builds those
-# messages instead).
+# The rules are plain Rego v1 and give the same answers under OPA (`opa eval -d promotion.rego
+# -d thresholds.yaml -i input.json data.promotion`, with thresholds.yaml loaded under `thresholds`)
+# and regopy (rego-cpp), which is why two shortcuts are avoided: sprintf("%.3f") (OPA prints integral
+# numbers such as 0 or 1.0 as "%!f(int64=...)", so three_decimals formats numbers) and passing the
+# result of replace, concat or lower to sprintf (regopy 1.5 then wraps it in quotes and emits invalid
+# JSON; concat builds those messages instead).
 package promotion
 
 default allow := false
@@ -38,6 +45,10 @@ metrics := object.get(input, "metrics", {})
 fairness := object.get(input, "fairness", {})
 
 champion := object.get(input, "champion", null)
+
+comparison := object.get(input, "comparison", {})
+
+card_check := object.get(input, "model_card", null)
 
 # Minimum metrics ----------------------------------------------------------------------------------
 
@@ -151,11 +162,84 @@ deny contains unchecked_evidence if not is_array(object.get(input, ["evidence", 
 
 deny contains unchecked_evidence if not is_array(object.get(input, ["evidence", "tampered"], null))
 
+# Model card: a pack may require, per environment (`model_card.require_own_text`), that
+# model_card.yaml no longer holds the template's demo text once the data is not the demo file ----
+
+requires_own_card_text if object.get(limits, ["model_card", "require_own_text"], false) == true
+
+demo_text_fields := object.get(input, ["model_card", "demo_text"], [])
+
+card_describes_other_data if {
+	is_array(demo_text_fields)
+	count(demo_text_fields) > 0
+	card_check.demo_data == false
+}
+
+deny contains reason if {
+	requires_own_card_text
+	card_describes_other_data
+	reason := concat("", [
+		"model_card.yaml still holds the template's demo text (",
+		concat(", ", sort(demo_text_fields)),
+		"), which describes the demo data set: rewrite these keys for this model and its data before promoting to ",
+		environment,
+	])
+}
+
+deny contains reason if {
+	requires_own_card_text
+	not card_check_complete
+	reason := sprintf(
+		"the input holds no model card check (model_card.demo_text, model_card.demo_data), required in %s",
+		[environment],
+	)
+}
+
+card_check_complete if {
+	is_array(object.get(input, ["model_card", "demo_text"], null))
+	is_boolean(object.get(input, ["model_card", "demo_data"], null))
+}
+
 # Notes: what the gate did not check, and why ------------------------------------------------------
 
 notes contains note if {
 	champion == null
+	not object.get(comparison, "status", "first_release") in {"is_champion", "new_schema"}
 	note := sprintf("no champion in %s yet: first release, regression check passes", [environment])
+}
+
+notes contains note if {
+	comparison.status == "is_champion"
+	note := sprintf(
+		"version %v is the current champion in %s: nothing to compare it with",
+		[comparison.version, environment],
+	)
+}
+
+notes contains note if {
+	comparison.status == "new_schema"
+	note := sprintf(
+		"champion version %v in %s cannot score the candidate's columns (%s): first release for the new schema, regression check passes",
+		[comparison.version, environment, comparison.detail],
+	)
+}
+
+notes contains note if {
+	champion != null
+	comparison.status == "compared"
+	note := sprintf(
+		"compared with champion version %v on the candidate's own %v held-out rows",
+		[champion.version, comparison.rows],
+	)
+}
+
+notes contains note if {
+	champion != null
+	comparison.same_data == false
+	note := sprintf(
+		"champion version %v was trained on other data: some of these held-out rows may have been in its training set",
+		[champion.version],
+	)
 }
 
 notes contains note if {
@@ -166,6 +250,16 @@ notes contains note if {
 		"champion version %v has no %s: regression check skipped for it in %s",
 		[champion.version, name, environment],
 	)
+}
+
+notes contains note if {
+	not requires_own_card_text
+	card_describes_other_data
+	note := concat("", [
+		"model_card.yaml still holds the template's demo text (",
+		concat(", ", sort(demo_text_fields)),
+		"): rewrite these keys for this model and its data",
+	])
 }
 
 notes contains note if {
