@@ -18,26 +18,42 @@ EXIT_ERROR = 2
 
 
 def _print_metrics(metrics: dict[str, float], baseline: dict[str, float]) -> None:
-    print(f"  {'metric':<20}{'model':>10}{'baseline':>10}")
-    for name, value in metrics.items():
-        print(f"  {name:<20}{value:>10.4f}{baseline[name]:>10.4f}")
+    from {{ cookiecutter.package_name }}.governance.summary import render_metrics_text
+
+    print(render_metrics_text(metrics, baseline), end="")
 
 
 def command_train(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     from {{ cookiecutter.package_name }}.jobs import train
 
-    result = train(config)
+    result = train(config, force=arguments.force)
+    _print_inferred_schema(result.dataset, sys.stderr)
+    if result.reused:
+        print(_reuse_message(result), file=sys.stderr)
     print(result.registered.version)
     return 0
 
 
+def _print_inferred_schema(dataset, stream) -> None:
+    from {{ cookiecutter.package_name }}.pipeline.data import inferred_schema_lines
+
+    for line in inferred_schema_lines(dataset):
+        print(line, file=stream)
+
+
+def _reuse_message(result) -> str:
+    commit = result.registered.tags.get("git_sha", "unknown")[:12]
+    return (
+        f"Reused version {result.registered.version}: it was trained from commit {commit} with the same "
+        "data and configuration (pass --force to train a new version anyway)."
+    )
+
+
 def _print_decision(decision) -> None:
-    verdict = "ALLOW" if decision.allow else "DENY"
-    print(f"Policy decision for {decision.environment}: {verdict}")
-    for reason in decision.reasons:
-        print(f"  - {reason}")
-    for note in decision.notes:
-        print(f"  - note: {note}")
+    """The decision, its champion comparison, reasons, notes and warnings (governance/templates)."""
+    from {{ cookiecutter.package_name }}.governance.summary import render_decision_text
+
+    print(render_decision_text(decision), end="")
 
 
 def command_report(config: ProjectConfig, arguments: argparse.Namespace) -> int:
@@ -55,8 +71,7 @@ def command_gate(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     from {{ cookiecutter.package_name }}.jobs import gate
 
     result = gate(config, arguments.version, arguments.env)
-    champion = f"version {result.champion.version}" if result.champion else "none yet"
-    print(f"Candidate version {arguments.version}; current champion in {arguments.env}: {champion}")
+    print(f"Candidate version {arguments.version}")
     _print_decision(result.decision)
     if not result.integrity.intact:
         print("error: the evidence bundle does not match its manifest", file=sys.stderr)
@@ -81,15 +96,20 @@ def command_verify(config: ProjectConfig, arguments: argparse.Namespace) -> int:
 
 def command_run(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     from {{ cookiecutter.package_name }}.delivery import registry
-    from {{ cookiecutter.package_name }}.jobs import check_governance_inputs, gate, report, train
+    from {{ cookiecutter.package_name }}.governance import evidence
+    from {{ cookiecutter.package_name }}.jobs import bundle_path, check_governance_inputs, gate, report, train
 
     check_governance_inputs(config)
-    result = train(config)
+    result = train(config, force=arguments.force)
     registered = result.registered
-    print(
-        f"Trained {config.model.family} on {result.dataset.rows} rows of {result.dataset.name} "
-        f"(sha256 {result.dataset.digest[:12]})."
-    )
+    _print_inferred_schema(result.dataset, sys.stdout)
+    if result.reused:
+        print(_reuse_message(result))
+    else:
+        print(
+            f"Trained {config.model.family} on {result.dataset.rows} rows of {result.dataset.name} "
+            f"(sha256 {result.dataset.digest[:12]})."
+        )
     print(f"Held-out metrics on {len(result.split.test_labels)} rows:")
     _print_metrics(result.metrics, result.baseline)
     reloaded = registry.load_version(config, registered.version)
@@ -99,8 +119,12 @@ def command_run(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     commit = registered.tags["git_sha"][:12]
     print(f"Registered {registered.model_uri} (run {registered.run_id}, commit {commit}).")
     print("Reloaded it from the registry and checked that it reproduces the predictions.")
-    bundle = report(config, registered.version)
-    print(f"Evidence bundle: {bundle.directory} (model card: {bundle.directory / 'model_card.html'})")
+    directory = bundle_path(config, registered.version)
+    if result.reused and evidence.verify_bundle(directory).intact:
+        print(f"Evidence bundle: {directory} (unchanged; model card: {directory / 'model_card.html'})")
+    else:
+        bundle = report(config, registered.version)
+        print(f"Evidence bundle: {bundle.directory} (model card: {bundle.directory / 'model_card.html'})")
     decision = gate(config, registered.version, config.environments[0])
     _print_decision(decision.decision)
     status = EXIT_ERROR if not decision.integrity.intact else (0 if decision.decision.allow else EXIT_DENY)
@@ -235,11 +259,41 @@ def command_comment(config: ProjectConfig, arguments: argparse.Namespace) -> int
 
 def command_environments(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     names = config.environments
+    if arguments.check is not None:
+        if arguments.check not in names:
+            from {{ cookiecutter.package_name }}.config.environment import environment_name_problem
+
+            problem = environment_name_problem(arguments.check)
+            raise ProjectError(
+                (problem + "; " if problem else "")
+                + f"{arguments.check!r} is not an environment of this project (environments: "
+                + ", ".join(names)
+                + ")"
+            )
+        print(arguments.check)
+        return 0
     if arguments.first:
         names = names[:1]
     elif arguments.last:
         names = names[-1:]
     print("\n".join(names))
+    return 0
+
+
+def command_schemas(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.config.schemas import stale_schemas, write_schemas
+
+    if arguments.write:
+        for path in write_schemas(config.root):
+            print(f"wrote {path.relative_to(config.root)}")
+        return 0
+    stale = stale_schemas(config.root)
+    if stale:
+        raise ProjectError(
+            f"schemas/ is out of date with the settings models ({', '.join(stale)}): run "
+            "`mlops schemas --write` and commit the result"
+        )
+    print("schemas/ matches the settings models")
     return 0
 
 
@@ -267,6 +321,7 @@ COMMANDS: dict[str, tuple[str, Callable[[ProjectConfig, argparse.Namespace], int
     "summary": ("print the Markdown model report of a version for an environment", command_summary),
     "comment": ("create or update the one model-report comment of a pull request", command_comment),
     "environments": ("print the environments in promotion order", command_environments),
+    "schemas": ("check (or --write) the JSON Schemas of the settings files in schemas/", command_schemas),
     "run": (
         "the whole local loop: train, report, gate, then promote and deploy through every environment",
         command_run,
@@ -314,6 +369,17 @@ def build_parser() -> argparse.ArgumentParser:
             which = command.add_mutually_exclusive_group()
             which.add_argument("--first", action="store_true")
             which.add_argument("--last", action="store_true")
+            which.add_argument(
+                "--check", metavar="NAME", help="exit 0 if NAME is an environment of this project, else 2"
+            )
+        if name == "schemas":
+            command.add_argument("--write", action="store_true", help="regenerate schemas/")
+        if name in {"train", "run"}:
+            command.add_argument(
+                "--force",
+                action="store_true",
+                help="train a new version even if this commit, data and configuration already made one",
+            )
     return parser
 
 
@@ -328,6 +394,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # an unexpected failure is an error (2), never a deny (1)
+        print(f"error: unexpected {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        from {{ cookiecutter.package_name }}.io.registry import close_sessions
+
+        close_sessions()
 
 
 if __name__ == "__main__":

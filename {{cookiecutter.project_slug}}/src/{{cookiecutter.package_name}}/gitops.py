@@ -6,11 +6,11 @@ reaches an environment only through a pull request into that branch.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
+from {{ cookiecutter.package_name }}.config.environment import settings_path as settings_file
 from {{ cookiecutter.package_name }}.delivery import deploy as deployment
 from {{ cookiecutter.package_name }}.delivery import promotion, registry
 from {{ cookiecutter.package_name }}.delivery.desired_state import (
@@ -19,15 +19,14 @@ from {{ cookiecutter.package_name }}.delivery.desired_state import (
     RELEASE_FILE,
     Release,
     ReleaseError,
-    evidence_summary,
     parse_release,
     render,
-    settings_of,
 )
 from {{ cookiecutter.package_name }}.delivery.github import GitHubClient
 from {{ cookiecutter.package_name }}.delivery.gitrepo import GitError, Repository
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.governance import evidence
+from {{ cookiecutter.package_name }}.governance.summary import render_evidence_summary, summarise_bundle
 from {{ cookiecutter.package_name }}.jobs import bundle_path, gate, report
 
 COMMENT_MARKER = "<!-- ml-gitops:model-report -->"
@@ -63,12 +62,15 @@ def current_release(repository: Repository, environment: str) -> Release | None:
 def choose_version(
     config: ProjectConfig, repository: Repository, environment: str, version: int | None, commit: str | None
 ) -> tuple[int, str]:
-    """The version to promote and where it comes from: given, trained from a commit, or what the
-    previous environment runs now (a later environment is never promoted from main directly)."""
+    """The version to promote and where it comes from.
+
+    The first environment takes a version given by number or by the commit it was trained from; every
+    later environment takes only what the previous one runs now (a `--version` there must name it).
+    """
     previous = neighbour(config, environment, -1)
-    if version is not None:
-        return version, "manual"
     if previous is None:
+        if version is not None:
+            return version, "manual"
         if commit is None:
             raise ProjectError(f"promote to {environment}: give --version N or --commit SHA")
         return registry.version_for_commit(config, commit), "main"
@@ -77,7 +79,25 @@ def choose_version(
         raise ProjectError(
             f"promote to {environment}: env/{previous} has no release yet; promote to {previous} first"
         )
+    if version is not None and version != running.version:
+        raise ProjectError(
+            f"promote to {environment}: version {version} is not what {previous} runs now "
+            f"(version {running.version}); an environment only receives what the one before it runs"
+        )
     return running.version, f"env/{previous}"
+
+
+class DirtyVersionError(ProjectError):
+    """The version was trained from uncommitted changes: its source commit cannot reproduce it."""
+
+
+def refuse_dirty(registered: registry.RegisteredVersion) -> None:
+    if registered.dirty:
+        raise DirtyVersionError(
+            f"version {registered.version} was trained from a work tree with uncommitted changes "
+            f"(git_dirty=true on commit {registered.tags.get('git_sha', 'unknown')[:12]}): commit your "
+            "changes, train again, and promote the new version"
+        )
 
 
 def ensure_bundle(config: ProjectConfig, version: int) -> Path:
@@ -114,6 +134,7 @@ def promote(
         return PromotionResult(
             environment, running.version, promotion.promotion_branch(environment), False, None, False
         )
+    refuse_dirty(registry.get_version(config, version))
     directory = ensure_bundle(config, version)
     decision = gate(config, version, environment)
     if not decision.integrity.intact:
@@ -122,11 +143,9 @@ def promote(
         reasons = "; ".join(decision.decision.reasons)
         raise PromotionDenied(f"promotion of version {version} to {environment} denied: {reasons}")
     registered = registry.get_version(config, version)
-    settings_path = config.root / "environments" / f"{environment}.yaml"
-    settings_text = settings_path.read_text(encoding="utf-8") if settings_path.is_file() else "{}\n"
-    settings = settings_of(settings_text, str(settings_path))
-    rollout = settings.get("rollout") or {}
-    release = Release(
+    settings = config.environment_settings(environment)
+    settings_path = settings_file(config.root, environment)
+    release = Release.create(
         environment=environment,
         model=registered.name,
         version=version,
@@ -134,13 +153,11 @@ def promote(
         source_sha=registered.tags.get("git_sha", "unknown"),
         data_digest=registered.tags.get("data_digest", "unknown"),
         promoted_from=source,
-        policy_pack=config.policy_pack,
-        strategy=str(rollout.get("strategy", "direct")),
-        flags=dict(settings.get("flags") or {}),
+        policy_pack=decision.decision.policy_pack,
+        strategy=settings.rollout.strategy,
     )
-    metrics = json.loads((directory / "metrics.json").read_text())["metrics"]
-    fairness = json.loads((directory / "fairness.json").read_text())
-    summary = evidence_summary(release, metrics, fairness, decision.decision.to_dict())
+    settings_text = settings_path.read_text(encoding="utf-8")
+    summary = render_evidence_summary(summarise_bundle(directory, decision.decision))
     workflow = config.root / DEPLOY_WORKFLOW
     owners = config.root / CODEOWNERS
     files = render(
@@ -245,44 +262,10 @@ def release(
 
 
 def pull_request_summary(config: ProjectConfig, version: int, environment: str) -> str:
-    """Markdown for the sticky PR comment and the job summary: metrics vs champion, gaps, SHAP, decision."""
-    directory = bundle_path(config, version)
+    """Markdown for the sticky PR comment and the job summary: the gate's decision, the candidate
+    beside the champion scored on the same held-out rows, fairness gaps, SHAP (governance/templates)."""
+    from {{ cookiecutter.package_name }}.governance.summary import render_pull_request_comment, summarise_bundle
+
     result = gate(config, version, environment)
-    metrics = json.loads((directory / "metrics.json").read_text())["metrics"]
-    shap = json.loads((directory / "shap.json").read_text())
-    fairness = json.loads((directory / "fairness.json").read_text())
-    champion_metrics = {}
-    if result.champion is not None:
-        _, logged = registry.run_details(config, result.champion.run_id)
-        champion_metrics = {k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")}
-    champion = f"v{result.champion.version}" if result.champion else "none yet"
-    verdict = "ALLOW" if result.decision.allow else "DENY"
-    lines = [
-        COMMENT_MARKER,
-        f"## Model report: {config.mlflow.registered_model} v{version} "
-        f"vs the {environment} champion ({champion})",
-        "",
-        f"**Policy decision for {environment}: {verdict}**",
-        "",
-        "| metric | candidate | champion | change |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for name, value in metrics.items():
-        old = champion_metrics.get(name)
-        change = "" if old is None else f"{value - old:+.4f}"
-        lines.append(f"| {name} | {value:.4f} | {'' if old is None else f'{old:.4f}'} | {change} |")
-    lines += [
-        "",
-        "| sensitive feature | parity difference | equalized odds difference |",
-        "| --- | ---: | ---: |",
-    ]
-    for item in fairness["features"]:
-        cells = [item.get("demographic_parity_difference"), item.get("equalized_odds_difference")]
-        lines.append(
-            f"| {item['feature']} | " + " | ".join("n/a" if c is None else f"{c:.3f}" for c in cells) + " |"
-        )
-    top = ", ".join(f"{item['feature']} ({item['mean_abs_shap']:.3f})" for item in shap["importance"][:5])
-    lines += ["", f"Top SHAP features: {top}", ""]
-    lines += [f"- {reason}" for reason in result.decision.reasons]
-    lines += [f"- note: {note}" for note in result.decision.notes]
-    return "\n".join(lines) + "\n"
+    summary = summarise_bundle(bundle_path(config, version), result.decision)
+    return render_pull_request_comment(summary, COMMENT_MARKER)

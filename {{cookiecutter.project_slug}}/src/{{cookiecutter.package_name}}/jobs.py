@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -10,10 +11,21 @@ from pathlib import Path
 from {{ cookiecutter.package_name }}.config import ModelConfig, ProjectConfig
 from {{ cookiecutter.package_name }}.delivery import registry
 from {{ cookiecutter.package_name }}.errors import DataValidationError
-from {{ cookiecutter.package_name }}.governance import charts, evidence, model_card, policy
+from {{ cookiecutter.package_name }}.governance import charts, evidence, model_card, policy, summary
+from {{ cookiecutter.package_name }}.governance.comparison import (
+    ChampionComparison,
+    compare_with_champion,
+    first_release,
+    is_champion,
+)
 from {{ cookiecutter.package_name }}.governance.explainability import explain
-from {{ cookiecutter.package_name }}.governance.fairness import compute_fairness, describe_largest_gap
-from {{ cookiecutter.package_name }}.pipeline.data import Dataset, load_dataset
+from {{ cookiecutter.package_name }}.governance.fairness import (
+    INTERSECTION,
+    compute_fairness,
+    describe_largest_gap,
+)
+from {{ cookiecutter.package_name }}.governance.sample_size import held_out_warnings
+from {{ cookiecutter.package_name }}.pipeline.data import Dataset, load_dataset, validate_for_training
 from {{ cookiecutter.package_name }}.pipeline.evaluation import evaluate, majority_baseline, positive_scores
 from {{ cookiecutter.package_name }}.pipeline.features import build_pipeline
 from {{ cookiecutter.package_name }}.pipeline.training import Split, fit_pipeline, split_dataset
@@ -27,13 +39,45 @@ class TrainingResult:
     model: object
     metrics: dict[str, float]
     baseline: dict[str, float]
+    reused: bool = False
 
 
-def train(config: ProjectConfig) -> TrainingResult:
-    """Validate the data, fit, evaluate on the held-out split, and register a new model version."""
+def reusable_version(config: ProjectConfig, dataset: Dataset) -> registry.RegisteredVersion | None:
+    """The version already trained from this clean commit, these data and this configuration."""
+    revision = registry.source_revision(config.root)
+    if revision.dirty or revision.sha == "unknown":
+        return None
+    found = registry.session(config).find_versions(
+        git_sha=revision.sha,
+        data_digest=dataset.digest,
+        training_digest=registry.training_digest(config),
+        git_dirty="false",
+    )
+    return found[0] if found else None
+
+
+def train(config: ProjectConfig, force: bool = False) -> TrainingResult:
+    """Validate the data, fit, evaluate on the held-out split, and register a new model version.
+
+    When the same clean commit, data and configuration already produced a version, that version is
+    returned (`reused`) instead of registering an identical one; `force` trains anyway.
+    """
     dataset = load_dataset(config.data, config.data_path)
+    validate_for_training(config.data, dataset, test_size=config.model.test_size)
     split = split_dataset(dataset, config.model)
-    pipeline = build_pipeline(config.data, config.model)
+    existing = None if force else reusable_version(config, dataset)
+    if existing is not None:
+        logged = registry.session(config).run(existing.run_id).metrics
+        return TrainingResult(
+            registered=existing,
+            dataset=dataset,
+            split=split,
+            model=registry.load_version(config, existing.version),
+            metrics={k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")},
+            baseline={k.removeprefix("baseline_"): v for k, v in logged.items() if k.startswith("baseline_")},
+            reused=True,
+        )
+    pipeline = build_pipeline(dataset.schema, config.model)
     model = fit_pipeline(pipeline, split)
     metrics = evaluate(model, split.test_features, split.test_labels)
     baseline = majority_baseline(split.train_labels, split.test_labels)
@@ -56,6 +100,7 @@ GAP_NAMES = (
     "equalized_odds_difference",
     "equalized_odds_ratio",
 )
+CHECKS_FILE = "checks.json"  # what the gate reads besides metrics and fairness: card check, warnings
 
 
 @dataclass(frozen=True)
@@ -67,6 +112,9 @@ class ReportResult:
 
 @dataclass(frozen=True)
 class GateResult:
+    """The gate's decision; `champion` is the environment's current champion (the candidate itself
+    when it already holds the alias), None before the first release."""
+
     decision: policy.Decision
     integrity: evidence.Integrity
     champion: registry.RegisteredVersion | None
@@ -81,37 +129,73 @@ def bundle_path(config: ProjectConfig, version: int) -> Path:
 def policy_input(
     environment: str,
     registered: registry.RegisteredVersion,
-    metrics: dict[str, float],
-    fairness_gaps: dict[str, dict],
-    champion: registry.RegisteredVersion | None,
-    champion_metrics: dict[str, float] | None,
+    metrics_document: dict,
+    fairness_document: dict,
+    comparison: ChampionComparison,
     integrity: evidence.Integrity,
+    checks: dict,
     min_group_size: int,
 ) -> dict:
-    """The document the promotion rules read as `input`."""
+    """The document the promotion rules read as `input`, built from the bundle's JSON documents.
+
+    `report` calls it with the documents it is about to write and `gate` with the ones it reads back,
+    so decision.json and the gate's decision are made the same way.
+    """
+    fairness_gaps = {
+        item["feature"]: {
+            **{name: item.get(name) for name in GAP_NAMES},
+            "small_groups": item.get("small_groups", []),
+        }
+        for item in fairness_document.get("features", [])
+        if item.get("feature") != INTERSECTION
+    }
     return {
         "environment": environment,
         "min_group_size": min_group_size,
         "model": {"name": registered.name, "version": registered.version},
-        "metrics": metrics,
-        "champion": None
-        if champion is None
-        else {"version": champion.version, "metrics": champion_metrics or {}},
+        "metrics": metrics_document.get("metrics", {}),
+        "champion": comparison.policy_champion(),
+        "comparison": comparison.to_dict(),
         "fairness": fairness_gaps,
+        "model_card": checks.get("model_card"),
         "evidence": integrity.to_dict(),
+        "warnings": checks.get("warnings", []),
     }
 
 
-def resolve_champion(config: ProjectConfig, environment: str, candidate: int):
-    """The environment's current champion and its held-out metrics (None before the first release)."""
+def resolve_champion(
+    config: ProjectConfig,
+    environment: str,
+    candidate: registry.RegisteredVersion,
+    recorded: dict[str, dict] | None = None,
+    held_out: tuple[Dataset, Split] | None = None,
+) -> tuple[registry.RegisteredVersion | None, ChampionComparison]:
+    """The environment's current champion and how the candidate compares with it.
+
+    The champion is scored on the candidate's own held-out rows with the same metric code, never
+    judged by the metrics stored with it (another held-out set). `recorded` holds the comparisons
+    already in the bundle (metrics.json `champions`); a champion not among them is scored now, on
+    `held_out` or on the split rebuilt from the candidate's data.
+    """
     current = registry.champion(config, environment)
-    if current is None or current.version == candidate:
-        return None, None
-    _, logged = registry.run_details(config, current.run_id)
-    metrics = {
-        name.removeprefix("test_"): value for name, value in logged.items() if name.startswith("test_")
-    }
-    return current, metrics
+    if current is None:
+        return None, first_release(environment)
+    if current.version == candidate.version:
+        return current, is_champion(environment, current.version)
+    for document in (recorded or {}).values():
+        measured = document.get("status") in {"compared", "new_schema"}
+        if measured and document.get("version") == current.version:
+            return current, ChampionComparison.from_dict({**document, "environment": environment})
+    dataset, split = held_out if held_out is not None else _training_split(config, candidate)
+    model = registry.load_version(config, current.version)
+    return current, compare_with_champion(
+        environment,
+        current.version,
+        model,
+        split.test_features,
+        split.test_labels,
+        same_data=current.tags.get("data_digest") == dataset.digest,
+    )
 
 
 def _training_split(config: ProjectConfig, registered: registry.RegisteredVersion) -> tuple[Dataset, Split]:
@@ -134,14 +218,18 @@ def _training_split(config: ProjectConfig, registered: registry.RegisteredVersio
 
 def check_governance_inputs(config: ProjectConfig) -> None:
     """Fail before training when the policy pack or the model card text cannot be used."""
-    policy.load_policy(config.resolve(config.governance.policies_dir))
+    policy.load_policy(config.resolve(config.governance.policies_dir), config.policy_pack)
     model_card.load_card_text(config.resolve(config.governance.model_card))
 
 
 def report(config: ProjectConfig, version: int) -> ReportResult:
-    """Build the evidence bundle of a registered version and gate it for the first environment."""
+    """Build the evidence bundle of a registered version and gate it for the first environment.
+
+    Warnings about the evidence (the card's text still the template's demo text, a held-out set too
+    small to measure) are printed on stderr and shown on the card.
+    """
     registered = registry.get_version(config, version)
-    rules = policy.load_policy(config.resolve(config.governance.policies_dir))
+    rules = policy.load_policy(config.resolve(config.governance.policies_dir), config.policy_pack)
     card_text = model_card.load_card_text(config.resolve(config.governance.model_card))
     model = registry.load_version(config, version)
     dataset, split = _training_split(config, registered)
@@ -165,6 +253,16 @@ def report(config: ProjectConfig, version: int) -> ReportResult:
         background_size=config.governance.shap_background_size,
         random_state=int(params.get("random_state", config.model.random_state)),
     )
+    comparisons: dict[str, ChampionComparison] = {}
+    for name in config.environments:
+        recorded = {key: value.to_dict() for key, value in comparisons.items()}
+        _, comparisons[name] = resolve_champion(config, name, registered, recorded, (dataset, split))
+
+    card_check = model_card.card_check(card_text, dataset.digest)
+    candidates = [model_card.demo_text_warning(card_check, dataset.name)]
+    warnings = [warning for warning in candidates if warning] + held_out_warnings(split.test_labels, fairness)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
     images = {
         "shap_beeswarm.png": charts.shap_beeswarm_png(shap_report),
@@ -172,30 +270,37 @@ def report(config: ProjectConfig, version: int) -> ReportResult:
     }
     fairness_images = {}
     for audit in fairness.audits:
-        name = f"fairness_{audit.feature}.png"
+        name = evidence.safe_file_name("fairness_", audit.feature, ".png")
         images[name] = charts.fairness_png(audit)
         fairness_images[audit.feature] = name
+    fairness_document = fairness.to_dict()
+    for item in fairness_document["features"]:
+        item["chart"] = fairness_images[item["feature"]]
+    metrics_document = {
+        "metrics": metrics,
+        "baseline": baseline,
+        "test_rows": len(split.test_labels),
+        "champions": {name: comparison.to_dict() for name, comparison in comparisons.items()},
+    }
+    checks = {"model_card": card_check, "warnings": warnings}
     files = {
-        "metrics.json": _json(
-            {"metrics": metrics, "baseline": baseline, "test_rows": len(split.test_labels)}
-        ),
+        "metrics.json": _json(metrics_document),
         "shap.json": _json(shap_report.to_dict()),
-        "fairness.json": _json(fairness.to_dict()),
+        "fairness.json": _json(fairness_document),
+        CHECKS_FILE: _json(checks),
         **images,
     }
     environment = config.environments[0]
-    champion, champion_metrics = resolve_champion(config, environment, version)
-    staged = evidence.Integrity()
     decision = policy.evaluate(
         rules,
         policy_input(
             environment,
             registered,
-            metrics,
-            fairness.policy_input(),
-            champion,
-            champion_metrics,
-            staged,
+            metrics_document,
+            fairness_document,
+            comparisons[environment],
+            evidence.Integrity(),
+            checks,
             config.governance.min_group_size,
         ),
     )
@@ -213,20 +318,27 @@ def report(config: ProjectConfig, version: int) -> ReportResult:
             },
         },
         "text": card_text.model_dump(),
-        "data": {
-            "name": dataset.name,
-            "source": str(config.data.path),
-            "rows": dataset.rows,
-            "test_rows": len(split.test_labels),
-            "digest": dataset.digest,
-            "target": config.data.target,
-            "positive_label": config.data.positive_label,
-            "sensitive_features": config.data.sensitive_features,
-        },
+        "notices": warnings,
+        "data": model_card.data_facts(
+            name=dataset.name,
+            source=str(config.data.path),
+            digest=dataset.digest,
+            features=dataset.features,
+            labels=dataset.labels,
+            test_labels=split.test_labels,
+            sensitive=split.test_sensitive,
+            model_inputs=[
+                str(column) for column in getattr(model, "feature_names_in_", dataset.features.columns)
+            ],
+            target=config.data.target,
+            positive_label=config.data.positive_label,
+        ),
         "metrics": metrics,
         "baseline": baseline,
+        "champion": decision.champion,
+        "champion_line": summary.champion_line(decision),
         "metric_labels": model_card.METRIC_LABELS,
-        "fairness": fairness.to_dict(),
+        "fairness": fairness_document,
         "fairness_summary": describe_largest_gap(fairness),
         "fairness_images": fairness_images,
         "gap_names": GAP_NAMES,
@@ -239,7 +351,7 @@ def report(config: ProjectConfig, version: int) -> ReportResult:
             "random_state": params.get("random_state"),
             "packages": {package: installed_version(package) for package in REPORT_PACKAGES},
         },
-        "decision": {**decision.to_dict(), "policy_pack": config.policy_pack},
+        "decision": decision.to_dict(),
     }
     files["decision.json"] = _json(context["decision"])
     files["MODEL_CARD.md"] = model_card.render_markdown(context).encode()
@@ -266,7 +378,7 @@ def gate(config: ProjectConfig, version: int, environment: str) -> GateResult:
             f"{', '.join(config.environments)})"
         )
     registered = registry.get_version(config, version)
-    rules = policy.load_policy(config.resolve(config.governance.policies_dir))
+    rules = policy.load_policy(config.resolve(config.governance.policies_dir), config.policy_pack)
     directory = bundle_path(config, version)
     integrity = evidence.verify_bundle(directory)
     manifest = evidence.read_manifest(directory)
@@ -275,36 +387,32 @@ def gate(config: ProjectConfig, version: int, environment: str) -> GateResult:
             f"{directory / evidence.MANIFEST} describes {manifest.get('model')} version "
             f"{manifest.get('version')}, not {registered.name} version {version}"
         )
-    metrics = _read_intact(directory, "metrics.json", integrity).get("metrics", {})
-    fairness_document = _read_intact(directory, "fairness.json", integrity)
-    fairness_gaps = {
-        item["feature"]: {
-            **{name: item.get(name) for name in GAP_NAMES},
-            "small_groups": item.get("small_groups", []),
-        }
-        for item in fairness_document.get("features", [])
-        if item.get("feature") != "intersection"
-    }
-    champion, champion_metrics = resolve_champion(config, environment, version)
+    metrics_document = _read_intact(directory, "metrics.json", integrity, manifest)
+    fairness_document = _read_intact(directory, "fairness.json", integrity, manifest)
+    checks = _read_intact(directory, CHECKS_FILE, integrity, manifest)
+    champion, comparison = resolve_champion(
+        config, environment, registered, metrics_document.get("champions")
+    )
     decision = policy.evaluate(
         rules,
         policy_input(
             environment,
             registered,
-            metrics,
-            fairness_gaps,
-            champion,
-            champion_metrics,
+            metrics_document,
+            fairness_document,
+            comparison,
             integrity,
+            checks,
             config.governance.min_group_size,
         ),
     )
     return GateResult(decision=decision, integrity=integrity, champion=champion)
 
 
-def _read_intact(directory: Path, name: str, integrity: evidence.Integrity) -> dict:
-    """A bundle file's content, or an empty document when it is missing (the policy then denies)."""
-    if name in integrity.missing:
+def _read_intact(directory: Path, name: str, integrity: evidence.Integrity, manifest: dict) -> dict:
+    """A bundle file's content, or an empty document when it is missing or not in the manifest (the
+    policy then denies what it cannot check)."""
+    if name in integrity.missing or name not in manifest.get("files", {}):
         return {}
     return evidence.read_json(directory, name)
 

@@ -10,10 +10,18 @@ import pytest
 pytestmark = pytest.mark.unit
 
 PACKAGE = "{{ cookiecutter.package_name }}"
-HEAVY = ("shap", "matplotlib", "fairlearn", "github", f"{PACKAGE}.delivery.gitrepo", f"{PACKAGE}.delivery.github")
+HEAVY = (
+    "shap",
+    "matplotlib",
+    "fairlearn",
+    "github",
+    f"{PACKAGE}.delivery.gitrepo",
+    f"{PACKAGE}.delivery.github",
+)
+RUNTIME_MODULES = [f"{PACKAGE}.serving", f"{PACKAGE}.contracts.release", f"{PACKAGE}.config"]
 
 
-@pytest.mark.parametrize("module", [f"{PACKAGE}.serving", f"{PACKAGE}.contracts.release", f"{PACKAGE}.config"])
+@pytest.mark.parametrize("module", RUNTIME_MODULES)
 def test_importing_the_runtime_packages_imports_no_evidence_git_or_github_code(module: str) -> None:
     probe = (
         f"import sys, {module}; "

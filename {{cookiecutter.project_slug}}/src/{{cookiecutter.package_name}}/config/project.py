@@ -7,17 +7,21 @@ in the environment overrides `mlflow.tracking_uri`, as on a CI runner pointed at
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from {{ cookiecutter.package_name }}.config.environment import (
+    ENVIRONMENT_NAME,  # noqa: F401 - re-exported by config
+    EnvironmentSettings,
+    environment_name_problem,
+    load_environment,
+)
+from {{ cookiecutter.package_name }}.config.loading import describe, parse_yaml
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "project.yaml"
-ENVIRONMENT_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?$")
 ModelFamily = Literal["hist_gradient_boosting", "random_forest", "logistic_regression"]
 
 
@@ -135,20 +139,22 @@ class ProjectConfig(_Section):
     @classmethod
     def _environments_are_branch_safe(cls, names: list[str]) -> list[str]:
         for name in names:
-            if not ENVIRONMENT_NAME.match(name):
-                raise ValueError(
-                    f"{name!r} is not a valid environment name: expected lowercase letters, digits "
-                    "and '-', starting with a letter"
-                )
-        for name in names:
-            if name == "latest" or name.endswith("-challenger") or re.fullmatch(r"v\d+", name):
-                raise ValueError(
-                    f"{name!r} collides with an MLflow alias (latest, v<number>, <env>-challenger)"
-                )
+            problem = environment_name_problem(name)
+            if problem:
+                raise ValueError(problem)
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"{', '.join(duplicates)} listed more than once")
         return names
+
+    def environment_settings(self, environment: str) -> EnvironmentSettings:
+        """The typed settings of one of this project's environments (environments/<env>.yaml)."""
+        if environment not in self.environments:
+            raise ConfigError(
+                f"{environment!r} is not an environment of this project "
+                f"(environments: {', '.join(self.environments)})"
+            )
+        return load_environment(self.root, environment)
 
     def resolve(self, path: Path) -> Path:
         """A path from the config file, made absolute against the project root."""
@@ -172,16 +178,6 @@ class ProjectConfig(_Section):
         return self.resolve(self.mlflow.artifact_root).as_uri()
 
 
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = "required key is missing"
-    elif error["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling)"
-    return f"{location}: {message}"
-
-
 def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> ProjectConfig:
     """Read and validate project.yaml; every problem is reported with the key it concerns."""
     path = Path(path)
@@ -189,12 +185,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> ProjectConfig:
         raise ConfigError(
             f"{path}: configuration file not found (run from the project root or pass --config)"
         )
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    document = parse_yaml(path.read_text(encoding="utf-8"), str(path))
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     document["root"] = path.resolve().parent
@@ -204,5 +195,5 @@ def load_config(path: Path | str = DEFAULT_CONFIG_FILE) -> ProjectConfig:
     try:
         return ProjectConfig.model_validate(document)
     except ValidationError as error:
-        problems = "; ".join(_describe(item) for item in error.errors())
+        problems = "; ".join(describe(item) for item in error.errors())
         raise ConfigError(f"{path}: {problems}") from None

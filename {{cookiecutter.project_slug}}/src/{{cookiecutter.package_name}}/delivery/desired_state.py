@@ -21,31 +21,6 @@ DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
 CODEOWNERS = ".github/CODEOWNERS"
 
 
-def evidence_summary(release: Release, metrics: dict, fairness: dict, decision: dict) -> str:
-    lines = [
-        f"# Evidence for {release.model} version {release.version} in {release.environment}",
-        "",
-        f"Policy decision ({release.policy_pack}): **{'ALLOW' if decision.get('allow') else 'DENY'}**",
-        "",
-        "| metric | value |",
-        "| --- | ---: |",
-        *(f"| {name} | {value:.4f} |" for name, value in metrics.items()),
-        "",
-        "| sensitive feature | parity difference | equalized odds difference |",
-        "| --- | ---: | ---: |",
-    ]
-    for feature in fairness.get("features", []):
-        parity, odds = feature.get("demographic_parity_difference"), feature.get("equalized_odds_difference")
-        lines.append(
-            f"| {feature['feature']} | {'n/a' if parity is None else f'{parity:.3f}'} "
-            f"| {'n/a' if odds is None else f'{odds:.3f}'} |"
-        )
-    notes = [*decision.get("reasons", []), *decision.get("notes", [])]
-    if notes:
-        lines += ["", *(f"- {note}" for note in notes)]
-    return "\n".join(lines) + "\n"
-
-
 def render(
     release: Release,
     environment_settings: str,

@@ -2,8 +2,8 @@
 
 from {{ cookiecutter.package_name }}.io.registry import *  # noqa: F403
 from {{ cookiecutter.package_name }}.io.registry import (  # noqa: F401
-    Registry,
     RegisteredVersion,
+    Registry,
     directory_digest,
     session,
     source_revision,

@@ -265,7 +265,10 @@ class Registry:
     def held_out_metrics(self, version: int) -> dict[str, float]:
         """The held-out metrics logged when a version was trained (`test_<name>`)."""
         logged = self.run(self.version(version).run_id).metrics
-        return {name.removeprefix("test_"): value for name, value in logged.items() if name.startswith("test_")}
+        return {
+            name.removeprefix("test_"): value
+            for name, value in logged.items()
+                if name.startswith("test_")}
 
     def find_versions(self, **tags: str) -> list[RegisteredVersion]:
         """Versions whose tags equal all of `tags`, newest first."""
@@ -339,7 +342,9 @@ class Registry:
                 local = Path(self.client.download_artifacts(run_id, "evidence", scratch))
                 local.rename(directory)
         except OSError as error:
-            raise RegistryError(f"storing the evidence of run {run_id} in {directory} failed: {error}") from None
+            raise RegistryError(
+                f"storing the evidence of run {run_id} in {directory} failed: {error}"
+            ) from None
         except RegistryError:
             raise
         except Exception as error:
@@ -369,6 +374,7 @@ class Registry:
             "data_rows": str(dataset.rows),
             "model_family": self.config.model.family,
             "training_digest": training_digest(self.config),
+            "feature_schema_inferred": str(dataset.schema.inferred).lower(),
             **(extra_tags or {}),
         }
         example = input_example.head(5)
@@ -380,7 +386,7 @@ class Registry:
                 # Logging a model that was just fitted: MLflow warns about pip/conda environments that
                 # this project pins itself (pip_requirements), which is expected here.
                 warnings.filterwarnings("ignore", message=".*Failed to resolve installed pip version.*")
-                with mlflow.start_run(tags=tags) as run:
+                with mlflow.start_run(tags=tags):
                     mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
                     mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
                     mlflow.log_metrics({f"baseline_{name}": value for name, value in baseline.items()})
@@ -394,6 +400,7 @@ class Registry:
                         ),
                         context="training",
                     )
+                    mlflow.log_dict(dataset.schema.to_dict(), "feature_schema.json")
                     signature = mlflow.models.infer_signature(example, model.predict_proba(example)[:, 1])
                     info = mlflow.sklearn.log_model(
                         model,
@@ -430,7 +437,9 @@ class Registry:
         try:
             self.client.log_artifacts(run_id, str(directory), artifact_path="evidence")
         except Exception as error:
-            raise RegistryError(f"logging the evidence of run {run_id} failed: {_first_line(error)}") from None
+            raise RegistryError(
+                f"logging the evidence of run {run_id} failed: {_first_line(error)}"
+            ) from None
 
     def set_aliases(self, aliases: dict[str, int | None]) -> None:
         """Point each alias at its version; None deletes the alias."""

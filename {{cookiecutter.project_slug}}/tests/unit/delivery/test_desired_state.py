@@ -6,7 +6,6 @@ import yaml
 from {{ cookiecutter.package_name }}.delivery.desired_state import (
     Release,
     ReleaseError,
-    evidence_summary,
     parse_release,
     render,
 )
@@ -38,7 +37,7 @@ def test_release_file_names_champion_and_digest() -> None:
 
 
 def test_rendering_is_deterministic() -> None:
-    summary = evidence_summary(RELEASE, {"roc_auc": 0.9}, {"features": []}, {"allow": True})
+    summary = "# Evidence\n"
     first = render(RELEASE, "rollout: {}\n", "# card\n", summary, "name: deploy\n")
     second = render(RELEASE, "rollout: {}\n", "# card\n", summary, "name: deploy\n")
     assert first == second
@@ -55,15 +54,3 @@ def test_rendering_is_deterministic() -> None:
 def test_invalid_release_is_named(text: str) -> None:
     with pytest.raises(ReleaseError, match=r"env/staging:release\.yaml: not a valid release"):
         parse_release(text, "env/staging:release.yaml")
-
-
-def test_evidence_summary_lists_gaps_and_reasons() -> None:
-    fairness = {
-        "features": [
-            {"feature": "sex", "demographic_parity_difference": 0.19, "equalized_odds_difference": None}
-        ]
-    }
-    decision = {"allow": False, "reasons": ["roc_auc is 0.700, minimum 0.800 in staging"], "notes": []}
-    text = evidence_summary(RELEASE, {"roc_auc": 0.7}, fairness, decision)
-    assert "| sex | 0.190 | n/a |" in text
-    assert "**DENY**" in text and "- roc_auc is 0.700, minimum 0.800 in staging" in text

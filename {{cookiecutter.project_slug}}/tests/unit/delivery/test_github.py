@@ -8,11 +8,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
+import urllib3.util.retry
 from support.github_api import FakeGitHub
 
-from {{ cookiecutter.package_name }}.delivery import github
 from {{ cookiecutter.package_name }}.delivery.github import GitHubClient, GitHubError
 
 pytestmark = pytest.mark.unit
@@ -40,9 +41,29 @@ def server() -> Iterator[FakeGitHub]:
         yield fake
 
 
+def make_client(api_url: str, repository: str = REPOSITORY, token: str = TOKEN) -> GitHubClient:
+    """A client that backs off 10 ms and spaces no requests, so retries take milliseconds."""
+    return GitHubClient(
+        api_url,
+        repository,
+        token,
+        backoff_seconds=0.01,
+        seconds_between_requests=0,
+        seconds_between_writes=0,
+    )
+
+
 @pytest.fixture
 def client(server: FakeGitHub) -> GitHubClient:
-    return GitHubClient(api_url=server.url, repository=REPOSITORY, token=TOKEN, backoff_seconds=0.01)
+    return make_client(server.url)
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses of urllib3's retry (Retry-After, backoff, rate-limit reset), recorded instead of slept."""
+    recorded: list[float] = []
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", recorded.append)
+    return recorded
 
 
 def raw_request(
@@ -103,7 +124,7 @@ def test_from_environment_rejects_a_malformed_repository_or_backoff() -> None:
 
 
 def test_token_is_never_shown_in_repr_or_error_messages(server: FakeGitHub) -> None:
-    wrong = GitHubClient(server.url, REPOSITORY, token="ghs_wrong-secret", backoff_seconds=0.01)
+    wrong = make_client(server.url, token="ghs_wrong-secret")
     with pytest.raises(GitHubError) as raised:
         wrong.find_open_pull_request(HEAD, BASE)
     assert "ghs_wrong-secret" not in repr(wrong)
@@ -113,8 +134,8 @@ def test_token_is_never_shown_in_repr_or_error_messages(server: FakeGitHub) -> N
 def test_requests_carry_the_documented_headers(server: FakeGitHub, client: GitHubClient) -> None:
     client.create_pull_request("Promote", HEAD, BASE, "body")
     [request] = server.requests_to("POST", r"/pulls$")
-    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert request.headers["Accept"] == "application/vnd.github+json"
+    scheme, _, token = request.headers["Authorization"].partition(" ")
+    assert (scheme.lower(), token) in {("bearer", TOKEN), ("token", TOKEN)}
     assert request.headers["X-GitHub-Api-Version"] == "2022-11-28"
     assert request.headers["User-Agent"]
     assert request.headers["Content-Type"].startswith("application/json")
@@ -132,6 +153,8 @@ def test_upsert_pull_request_creates_once_then_updates_the_same_pull_request(
 
     assert (created_first, created_second) == (True, False)
     assert second["number"] == first["number"]
+    assert (second["title"], second["body"]) == ("Promote v2", "second")
+    assert all(r.path.startswith(f"/repos/{REPOSITORY}/") for r in server.requests)
     [pull] = server.open_pull_requests(head=HEAD, base=BASE)
     assert (pull["title"], pull["body"]) == ("Promote v2", "second")
     assert len(server.requests_to("POST", r"/pulls$")) == 1
@@ -226,10 +249,8 @@ def test_a_rate_limited_request_is_retried(
 
 
 def test_retry_waits_follow_the_server_but_never_exceed_a_minute(
-    server: FakeGitHub, client: GitHubClient, monkeypatch: pytest.MonkeyPatch
+    server: FakeGitHub, client: GitHubClient, waits: list[float]
 ) -> None:
-    waits: list[float] = []
-    monkeypatch.setattr(github.time, "sleep", waits.append)
     server.fail_next("POST", r"/pulls$", 429, headers={"Retry-After": "7"})
     server.fail_next("POST", r"/pulls$", 403, headers={"Retry-After": "3600"})
 
@@ -238,12 +259,75 @@ def test_retry_waits_follow_the_server_but_never_exceed_a_minute(
     assert waits == [7.0, 60.0]
 
 
+def test_server_errors_back_off_exponentially(
+    server: FakeGitHub, client: GitHubClient, waits: list[float]
+) -> None:
+    server.fail_next("POST", r"/pulls$", 503, times=3)
+
+    client.create_pull_request("Promote", HEAD, BASE, "")
+
+    # urllib3 retries the first failure at once, then waits backoff * 2 ** (failures - 1).
+    assert waits == pytest.approx([client.backoff_seconds * 2, client.backoff_seconds * 4])
+    assert len(server.requests_to("POST", r"/pulls$")) == 4
+
+
+def test_a_secondary_rate_limit_waits_a_minute_then_retries(
+    server: FakeGitHub, client: GitHubClient, waits: list[float]
+) -> None:
+    server.fail_next(
+        "PATCH", r"/pulls/\d+$", 403, body={"message": "You have exceeded a secondary rate limit."}
+    )
+    pull = server.add_pull_request(HEAD, BASE)
+
+    updated = client.update_pull_request(pull["number"], "Promote", "again")
+
+    assert waits == [60.0]
+    assert updated["body"] == "again"
+    assert len(server.requests_to("PATCH", r"/pulls/\d+$")) == 2
+
+
+def test_a_rate_limit_resetting_after_more_than_a_minute_fails_at_once_naming_the_reset(
+    server: FakeGitHub, client: GitHubClient, waits: list[float]
+) -> None:
+    reset = int(time.time()) + 3600
+    server.fail_next(
+        "GET",
+        r"/pulls$",
+        403,
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+        body={"message": "API rate limit exceeded for installation ID 42."},
+    )
+
+    with pytest.raises(GitHubError) as raised:
+        client.find_open_pull_request(HEAD, BASE)
+
+    expected = datetime.fromtimestamp(reset, UTC).strftime("%H:%M:%S UTC")
+    assert f"re-run the job after {expected}" in str(raised.value)
+    assert raised.value.status == 403
+    assert (waits, len(server.requests)) == ([], 1)
+
+
+def test_a_persistent_rate_limit_gives_up_after_max_attempts(
+    server: FakeGitHub, client: GitHubClient, waits: list[float]
+) -> None:
+    server.fail_next(
+        "POST", r"/comments$", 429, times=100, headers={"Retry-After": "1"}, body={"message": "Too many"}
+    )
+    pull = server.add_pull_request(HEAD, BASE)
+
+    with pytest.raises(GitHubError, match=r"gave up after 4 attempts; last status 429: Too many"):
+        client.upsert_comment(pull["number"], MARKER, "Evidence")
+
+    assert waits == [1.0, 1.0, 1.0]
+    assert len(server.requests_to("POST", r"/comments$")) == 4
+
+
 def test_an_unreachable_api_is_retried_then_named(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     api_url = f"http://127.0.0.1:{port}"
-    client = GitHubClient(api_url, REPOSITORY, TOKEN, backoff_seconds=0.01)
+    client = make_client(api_url)
 
     with pytest.raises(GitHubError, match=rf"gave up after 4 attempts; could not connect to {api_url}"):
         client.find_open_pull_request(HEAD, BASE)
@@ -253,7 +337,7 @@ def test_an_unreachable_api_is_retried_then_named(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_rejected_token_is_reported_as_such(server: FakeGitHub) -> None:
-    client = GitHubClient(server.url, REPOSITORY, token="expired", backoff_seconds=0.01)
+    client = make_client(server.url, token="expired")
     with pytest.raises(GitHubError, match="token was rejected") as raised:
         client.upsert_pull_request("Promote", HEAD, BASE, "")
     assert raised.value.status == 401
@@ -280,14 +364,14 @@ def test_forbidden_release_names_contents_write(server: FakeGitHub, client: GitH
 
 
 def test_an_unknown_repository_names_github_repository(server: FakeGitHub) -> None:
-    client = GitHubClient(server.url, "example-org/typo", TOKEN, backoff_seconds=0.01)
+    client = make_client(server.url, "example-org/typo")
     with pytest.raises(GitHubError, match="GITHUB_REPOSITORY=example-org/typo was not found"):
         client.find_open_pull_request(HEAD, BASE)
 
 
 def test_a_head_branch_that_was_not_pushed_quotes_the_api_and_the_likely_cause(server: FakeGitHub) -> None:
     server.branches = {BASE}
-    client = GitHubClient(server.url, REPOSITORY, TOKEN, backoff_seconds=0.01)
+    client = make_client(server.url)
     with pytest.raises(GitHubError) as raised:
         client.upsert_pull_request("Promote", HEAD, BASE, "")
     message = str(raised.value)
@@ -301,7 +385,7 @@ def test_a_head_branch_that_was_not_pushed_quotes_the_api_and_the_likely_cause(s
 
 def test_upsert_comment_posts_once_then_edits_the_same_comment_across_pages(server: FakeGitHub) -> None:
     server.page_size_cap = 2
-    client = GitHubClient(server.url, REPOSITORY, TOKEN, backoff_seconds=0.01)
+    client = make_client(server.url)
     pull = server.add_pull_request(HEAD, BASE)
     for index in range(4):
         server.add_comment(pull["number"], f"review comment {index}")
@@ -333,15 +417,20 @@ def test_upsert_comment_refuses_to_follow_a_next_page_on_another_host(
     server: FakeGitHub, client: GitHubClient
 ) -> None:
     pull = server.add_pull_request(HEAD, BASE)
-    server.fail_next(
-        "GET",
-        r"/comments$",
-        200,
-        headers={"Link": '<https://elsewhere.example/c?page=2>; rel="next"'},
-        body=[],
-    )
-    with pytest.raises(GitHubError, match="not following it with the token"):
-        client.upsert_comment(pull["number"], MARKER, "Evidence")
+    comments = f"/repos/{REPOSITORY}/issues/{pull['number']}/comments"
+    with FakeGitHub(repository=REPOSITORY, token=TOKEN) as elsewhere:
+        for other_host in ("https://elsewhere.example", elsewhere.url):
+            server.fail_next(
+                "GET",
+                r"/comments$",
+                200,
+                headers={"Link": f'<{other_host}{comments}?page=2>; rel="next"'},
+                body=[{"id": 999, "body": "a review comment"}],
+            )
+            with pytest.raises(GitHubError, match="not following it with the token"):
+                client.upsert_comment(pull["number"], MARKER, "Evidence")
+        assert elsewhere.requests == []
+    assert server.requests_to("POST", r"/comments$") == []
 
 
 # Releases

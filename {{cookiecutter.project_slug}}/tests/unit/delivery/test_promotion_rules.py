@@ -92,7 +92,7 @@ def test_the_first_environment_takes_a_version_by_number(two_environments, repos
 
 def test_a_version_trained_from_uncommitted_changes_is_refused() -> None:
     dirty = RegisteredVersion("m", 4, "run", "models:/m/4", {"git_dirty": "true", "git_sha": "a" * 40})
-    with pytest.raises(gitops.DirtyVersionError, match="uncommitted changes.*commit your changes"):
+    with pytest.raises(gitops.DirtyVersionError, match=r"uncommitted changes.*commit your changes"):
         gitops.refuse_dirty(dirty)
     gitops.refuse_dirty(RegisteredVersion("m", 5, "run", "models:/m/5", {"git_dirty": "false"}))
 
