@@ -8,6 +8,9 @@ new virtual environment). Both tools read the public index only: pip and uv conf
 and the environment is ignored, so neither gets a local mirror or wheel directory the other does not.
 Each run is checked by importing the project and the heavy libraries with the interpreter it installed.
 Prints seconds and the ratio uv/pip. Needs PyPI; the cold runs download everything (about 1 GB unpacked).
+Each tool runs with its defaults, as `make install` does: pip compiles every module to bytecode while it
+installs, uv leaves that to the first import (`uv sync --compile-bytecode` does it up front; it costs about
+50 s here), which is part of uv's lead on the warm run.
 Usage: python benchmarks/install.py [--keep DIR]
 """
 
