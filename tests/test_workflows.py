@@ -254,3 +254,63 @@ def test_reusable_call_check_needs_workflow_call_on_the_callee() -> None:
 def test_step_action_check_reads_the_line_as_written(line: str, pinned: bool) -> None:
     text = "on: push\njobs:\n  j:\n    runs-on: ubuntu-24.04\n    steps:\n" + line + "\n"
     assert (step_action_problems(text) == []) is pinned
+
+
+SETUP_UV = "astral-sh/setup-uv@"
+
+
+def installs_the_project(job: dict) -> bool:
+    return any(
+        "uv sync" in step.get("run", "") or "install" in step.get("run", "") for step in job.get("steps", [])
+    )
+
+
+@pytest.mark.parametrize("path", PROJECT_WORKFLOWS, ids=workflow_id)
+def test_project_installs_with_uv_from_the_lock(path: Path) -> None:
+    """setup-uv with its cache keyed on uv.lock, then a frozen sync whose .venv/bin is on the PATH."""
+    for name, job in load(path)["jobs"].items():
+        job_steps = job.get("steps", [])
+        runs = [step.get("run", "") for step in job_steps]
+        assert not any(re.search(r"\bpip\b|make install", run) for run in runs), f"{name}: pip-based install"
+        assert not any(step.get("uses", "").startswith("actions/setup-python@") for step in job_steps), name
+        if not any("mlops" in run for run in runs) and not installs_the_project(job):
+            continue
+        [setup] = [step for step in job_steps if step.get("uses", "").startswith(SETUP_UV)]
+        assert setup["with"]["enable-cache"] is True and setup["with"]["cache-dependency-glob"] == "uv.lock"
+        [install] = [index for index, run in enumerate(runs) if "uv sync" in run]
+        assert "uv sync --frozen --all-extras" in runs[install]
+        assert '/.venv/bin" >> "$GITHUB_PATH"' in runs[install]
+        assert job_steps.index(setup) < install
+        first_use = min(
+            index
+            for index, run in enumerate(runs)
+            if "mlops" in run or "pytest" in run or "pre-commit" in run
+        )
+        assert install < first_use, f"{name}: a command runs before the install"
+
+
+def test_dependabot_updates_the_uv_lock_and_the_actions() -> None:
+    config = load(TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / ".github" / "dependabot.yml")
+    assert {update["package-ecosystem"] for update in config["updates"]} == {"github-actions", "uv"}
+
+
+def test_deploy_asks_the_cli_which_environments_exist() -> None:
+    """The environment-name rule lives in the project config: no workflow repeats it as a pattern."""
+    deploy = load(TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / ".github" / "workflows" / "deploy.yml")
+    for path in PROJECT_WORKFLOWS:
+        for step in steps(load(path)):
+            assert not re.search(r"=~|grep -E|\[\[:", step.get("run", "")), f"{path.name}: {step.get('name')}"
+    resolve = deploy["jobs"]["resolve"]
+    runs = [step.get("run", "") for step in resolve["steps"]]
+    [check] = [index for index, run in enumerate(runs) if "mlops environments --check" in run]
+    checked = resolve["steps"][check]
+    assert '"$BRANCH_ENVIRONMENT"' in checked["run"] and "BRANCH_ENVIRONMENT" in checked["env"]
+    assert resolve["outputs"]["environment"] == f"${{{{ steps.{checked['id']}.outputs.name }}}}"
+    checkout = next(
+        i for i, s in enumerate(resolve["steps"]) if s.get("uses", "").startswith("actions/checkout@")
+    )
+    install = next(i for i, run in enumerate(runs) if "uv sync" in run)
+    assert checkout < install < check
+    # everything that changes an environment waits for the check
+    assert deploy["jobs"]["deploy"]["needs"] == "resolve"
+    assert "resolve" in deploy["jobs"]["promote-next"]["needs"]
