@@ -1,35 +1,36 @@
 """GitHub REST API: the pull requests, sticky comments and releases the delivery workflows write.
 
-Standard library only, so a workflow step can call it before anything heavy is imported. Every request
-retries server errors, rate limits and dropped connections with exponential backoff; the failures a person
-must fix (token, permissions, repository name, rejected input) become a GitHubError naming the likely cause.
-The token is sent only to the configured API URL and never appears in a message, a log line or a repr.
+PyGithub makes the calls and retries server errors, rate limits and dropped connections with exponential
+backoff (its urllib3 retry, honouring Retry-After and the rate-limit reset, never waiting more than a minute).
+This module decides which calls to make so that a re-run changes the same pull request, comment or release,
+and turns the failures a person must fix (token, permissions, repository name, rejected input) into a
+GitHubError naming the likely cause. The token is sent only to the configured API host and never appears in
+a message, a log line or a repr.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import re
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.message import Message
-from email.utils import parsedate_to_datetime
-from http.client import HTTPException
-from typing import Any
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from {{ cookiecutter.package_name }}.errors import ProjectError
 
+if TYPE_CHECKING:
+    from github.GithubException import GithubException
+    from github.PullRequest import PullRequest
+    from github.Repository import Repository
+
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
-MAX_WAIT_SECONDS = 60.0
-REQUEST_TIMEOUT_SECONDS = 30.0
+MAX_WAIT_SECONDS = 60
+REQUEST_TIMEOUT_SECONDS = 30
 PAGE_SIZE = 100
+RETRIED_STATUSES = (*range(500, 600), 429)  # PyGithub's retry adds the 403s that are rate limits
 USER_AGENT = __name__.split(".")[0] + "-delivery"
 REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 PULL_REQUEST_SETTING = (
@@ -37,7 +38,7 @@ PULL_REQUEST_SETTING = (
     "(Settings > Actions > General) must also be on"
 )
 
-_log = logging.getLogger(__name__)
+_Result = TypeVar("_Result")
 
 
 class GitHubError(ProjectError):
@@ -54,24 +55,24 @@ class GitHubError(ProjectError):
 
 @dataclass(frozen=True)
 class _Operation:
-    """What a request needs from the token and the repository, used to explain its failure."""
+    """One endpoint call and what it needs from the token and the repository, used to explain its failure."""
 
+    method: str
+    endpoint: str
     permission: str
     missing: str = ""
     invalid: str = ""
     opens_pull_request: bool = False
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: Message
-    data: Any
+    follows_pages: bool = False
 
 
 @dataclass(frozen=True)
 class GitHubClient:
-    """One repository on one GitHub host, reached with one token."""
+    """One repository on one GitHub host, reached with one token.
+
+    `max_attempts` counts the first try; `backoff_seconds` is urllib3's backoff factor (waits of 0, 2, 4 ...
+    times it).
+    """
 
     api_url: str
     repository: str
@@ -96,8 +97,8 @@ class GitHubClient:
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> GitHubClient:
         """Read GITHUB_API_URL, GITHUB_REPOSITORY, GITHUB_TOKEN (or GH_TOKEN) and GITHUB_RETRY_BACKOFF.
 
-        GitHub Actions sets GITHUB_API_URL and GITHUB_REPOSITORY in every job; the token must be passed to
-        the step's environment explicitly.
+        GitHub Actions sets GITHUB_API_URL and GITHUB_REPOSITORY in every job; the token (the job's
+        GITHUB_TOKEN or one minted for a GitHub App) must be passed to the step's environment explicitly.
         """
         repository = environ.get("GITHUB_REPOSITORY", "").strip()
         if not repository:
@@ -131,48 +132,52 @@ class GitHubClient:
     def find_open_pull_request(self, head: str, base: str) -> dict | None:
         """The open pull request from branch `head` into `base`, or None.
 
-        The API filters by head only when it carries the owner prefix (OWNER:BRANCH); without it the filter
-        is silently ignored, so the prefix is added here.
+        The listing gives PyGithub an incomplete object; its raw_data reads the pull request itself (one GET).
         """
-        qualified_head = head if ":" in head else f"{self.owner}:{head}"
-        query = {"head": qualified_head, "base": base, "state": "open", "per_page": PAGE_SIZE}
-        answer = self._request(
-            "GET",
-            self._path("pulls", query=query),
-            _Operation(permission="pull-requests: read", invalid="the head filter must be OWNER:BRANCH"),
+        pull = self._open_pull_request(head, base)
+        if pull is None:
+            return None
+        number = pull.number
+        return self._call(
+            _Operation("GET", f"pulls/{number}", "pull-requests: read", missing=f"pull request #{number}"),
+            lambda _: _expect(pull.raw_data, "number", "a pull request"),
         )
-        pulls = _expect(answer, list, "a list of pull requests")
-        return pulls[0] if pulls else None
 
     def create_pull_request(self, title: str, head: str, base: str, body: str) -> dict:
         """Open a (non-draft) pull request from branch `head` into `base`."""
-        payload = {"title": title, "head": head, "base": base, "body": body, "draft": False}
-        answer = self._request(
+        operation = _Operation(
             "POST",
-            self._path("pulls"),
-            _Operation(
-                permission="pull-requests: write",
-                missing=f"the branch {head!r} or {base!r}",
-                invalid=(
-                    f"the head branch {head!r} was not pushed, a pull request from {head!r} into {base!r} "
-                    f"is already open, the base branch {base!r} does not exist, or there are no commits "
-                    f"between them"
-                ),
-                opens_pull_request=True,
+            "pulls",
+            "pull-requests: write",
+            missing=f"the branch {head!r} or {base!r}",
+            invalid=(
+                f"the head branch {head!r} was not pushed, a pull request from {head!r} into {base!r} "
+                f"is already open, the base branch {base!r} does not exist, or there are no commits "
+                f"between them"
             ),
-            payload=payload,
+            opens_pull_request=True,
         )
-        return _expect(answer, dict, "a pull request")
+        return self._call(
+            operation,
+            lambda repository: _expect(
+                repository.create_pull(base=base, head=head, title=title, body=body, draft=False).raw_data,
+                "number",
+                "a pull request",
+            ),
+        )
 
     def update_pull_request(self, number: int, title: str, body: str) -> dict:
         """Replace the title and description of pull request `number`."""
-        answer = self._request(
-            "PATCH",
-            self._path("pulls", str(number)),
-            _Operation(permission="pull-requests: write", missing=f"pull request #{number}"),
-            payload={"title": title, "body": body},
+
+        def update(repository: Repository) -> dict:
+            repository.get_pull(number).edit(title=title, body=body)
+            # edit() leaves raw_data as it was before the change, so read the pull request again.
+            return _expect(repository.get_pull(number).raw_data, "number", "a pull request")
+
+        operation = _Operation(
+            "PATCH", f"pulls/{number}", "pull-requests: write", missing=f"pull request #{number}"
         )
-        return _expect(answer, dict, "a pull request")
+        return self._call(operation, update)
 
     def upsert_pull_request(self, title: str, head: str, base: str, body: str) -> tuple[dict, bool]:
         """Update the open pull request from `head` into `base`, or open one; returns (pull request, created).
@@ -180,17 +185,34 @@ class GitHubClient:
         Two runs racing to open the same pull request end with one: the loser's 422 "already exists" makes
         it find and update the winner's.
         """
-        existing = self.find_open_pull_request(head, base)
+        existing = self._open_pull_request(head, base)
         if existing is None:
             try:
                 return self.create_pull_request(title, head, base, body), True
             except GitHubError as error:
                 if not _reports_duplicate(error):
                     raise
-                existing = self.find_open_pull_request(head, base)
+                existing = self._open_pull_request(head, base)
                 if existing is None:
                     raise
-        return self.update_pull_request(existing["number"], title, body), False
+        return self.update_pull_request(existing.number, title, body), False
+
+    def _open_pull_request(self, head: str, base: str) -> PullRequest | None:
+        """The newest open pull request from `head` into `base`, as listed (reading it costs no request).
+
+        The API filters by head only when it carries the owner prefix (OWNER:BRANCH); without it the filter
+        is silently ignored, so the prefix is added here.
+        """
+        qualified_head = head if ":" in head else f"{self.owner}:{head}"
+        operation = _Operation(
+            "GET", "pulls", "pull-requests: read", invalid="the head filter must be OWNER:BRANCH"
+        )
+        return self._call(
+            operation,
+            lambda repository: next(
+                iter(repository.get_pulls(state="open", head=qualified_head, base=base)), None
+            ),
+        )
 
     # Comments
 
@@ -198,243 +220,228 @@ class GitHubClient:
         """Write the one comment on issue or pull request `number` that carries `marker`, editing it if found.
 
         The written body always contains the marker (prepended as an HTML comment line when absent), so the
-        next call finds the same comment.
+        next call finds the same comment. The listing stops at the first page holding the marker.
         """
         if not marker.strip() or "\n" in marker:
             raise ValueError(f"marker must be a non-empty single line, got {marker!r}")
         text = body if marker in body else f"{_marker_line(marker)}\n{body}"
-        for comment in self._comments(number):
-            if marker in (comment.get("body") or ""):
-                answer = self._request(
-                    "PATCH",
-                    self._path("issues", "comments", str(comment["id"])),
-                    _Operation(permission="issues: write", missing=f"comment {comment['id']}"),
-                    payload={"body": text},
-                )
-                return _expect(answer, dict, "a comment")
-        answer = self._request(
-            "POST",
-            self._path("issues", str(number), "comments"),
-            _Operation(permission="issues: write", missing=f"issue or pull request #{number}"),
-            payload={"body": text},
-        )
-        return _expect(answer, dict, "a comment")
-
-    def _comments(self, number: int) -> Iterator[dict]:
-        """Every comment on issue `number`, following the Link rel="next" pages."""
-        url: str | None = self._path("issues", str(number), "comments", query={"per_page": PAGE_SIZE})
-        seen: set[str] = set()
-        while url and url not in seen:
-            seen.add(url)
-            answer = self._request(
+        comments = f"issues/{number}/comments"
+        found = self._call(
+            _Operation(
                 "GET",
-                url,
-                _Operation(permission="issues: read", missing=f"issue or pull request #{number}"),
+                comments,
+                "issues: read",
+                missing=f"issue or pull request #{number}",
+                follows_pages=True,
+            ),
+            lambda repository: next(
+                (c for c in repository.get_issue(number).get_comments() if marker in (c.body or "")), None
+            ),
+        )
+        if found is None:
+            return self._call(
+                _Operation("POST", comments, "issues: write", missing=f"issue or pull request #{number}"),
+                lambda repository: _expect(
+                    repository.get_issue(number).create_comment(text).raw_data, "id", "a comment"
+                ),
             )
-            yield from _expect(answer, list, "a list of comments")
-            url = _next_page(answer.headers.get("Link"))
-            if url and not url.startswith(self.api_url + "/"):
-                raise GitHubError(
-                    f"GitHub pointed the next page of comments to {url}, outside {self.api_url}; "
-                    f"not following it with the token (check GITHUB_API_URL)"
-                )
+
+        def edit(repository: Repository) -> dict:
+            found.edit(text)
+            # edit() leaves raw_data as it was before the change, so read the comment again.
+            return _expect(repository.get_issue(number).get_comment(found.id).raw_data, "id", "a comment")
+
+        comment_id = found.id
+        operation = _Operation(
+            "PATCH", f"issues/comments/{comment_id}", "issues: write", missing=f"comment {comment_id}"
+        )
+        return self._call(operation, edit)
 
     # Releases
 
     def create_release(self, tag: str, target: str, name: str, body: str) -> dict:
         """Publish release `tag` at commit or branch `target`; an existing release for the tag is returned."""
-        payload = {
-            "tag_name": tag,
-            "target_commitish": target,
-            "name": name,
-            "body": body,
-            "draft": False,
-            "prerelease": False,
-        }
+        create = _Operation(
+            "POST",
+            "releases",
+            "contents: write",
+            invalid=f"the tag {tag!r} is not a valid name or {target!r} is not a branch or commit",
+        )
         try:
-            answer = self._request(
-                "POST",
-                self._path("releases"),
-                _Operation(
-                    permission="contents: write",
-                    invalid=f"the tag {tag!r} is not a valid name or {target!r} is not a branch or commit",
+            release = self._call(
+                create,
+                lambda repository: repository.create_git_release(
+                    tag, name=name, message=body, draft=False, prerelease=False, target_commitish=target
                 ),
-                payload=payload,
             )
         except GitHubError as error:
             if not _reports_duplicate(error):
                 raise
-            answer = self._request(
+            lookup = _Operation(
                 "GET",
-                self._path("releases", "tags", urllib.parse.quote(tag, safe="")),
-                _Operation(permission="contents: read", missing=f"a published release for tag {tag!r}"),
+                f"releases/tags/{tag}",
+                "contents: read",
+                missing=f"a published release for tag {tag!r}",
             )
-        return _expect(answer, dict, "a release")
+            release = self._call(lookup, lambda repository: repository.get_release(tag))
+        return _expect(release.raw_data, "id", "a release")
 
     # Transport
 
-    def _path(self, *parts: str, query: Mapping[str, Any] | None = None) -> str:
-        path = f"/repos/{self.repository}/" + "/".join(parts)
-        return f"{path}?{urllib.parse.urlencode(query)}" if query else path
+    @cached_property
+    def _repository(self) -> Repository:
+        """The repository as a lazy PyGithub object: building it sends no request.
 
-    def _request(self, method: str, path_or_url: str, operation: _Operation, payload: Any = None) -> _Answer:
-        """One API call, retried on 5xx, 429, rate-limit 403 and connection failures."""
-        url = path_or_url if "://" in path_or_url else self.api_url + path_or_url
-        last_problem = ""
-        last_answer: _Answer | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                answer = self._send(method, url, payload)
-            except (OSError, HTTPException) as error:
-                last_problem = f"could not connect to {self.api_url} ({_reason(error)})"
-                delay = self._backoff(attempt)
-            else:
-                if answer.status < 400:
-                    return answer
-                if not _is_retryable(answer):
-                    raise self._failure(method, url, answer, operation)
-                last_answer = answer
-                last_problem = f"last status {answer.status}: {_api_message(answer.data)}"
-                delay = max(self._backoff(attempt), _server_delay(answer.headers))
-            if attempt < self.max_attempts:
-                delay = min(delay, MAX_WAIT_SECONDS)
-                _log.warning(
-                    "GitHub API %s %s: %s; retrying in %.2f s (attempt %d of %d)",
-                    method,
-                    _path_of(url),
-                    last_problem,
-                    delay,
-                    attempt,
-                    self.max_attempts,
-                )
-                time.sleep(delay)
-        hint = (
-            "check GITHUB_API_URL and the runner's network"
-            if last_answer is None
-            else "GitHub is failing or rate limiting; re-run the job later"
-        )
-        raise GitHubError(
-            f"GitHub API {method} {_path_of(url)} gave up after {self.max_attempts} attempts; "
-            f"{last_problem} ({hint})",
-            status=last_answer.status if last_answer else None,
-            payload=last_answer.data if last_answer else None,
-        )
+        PyGithub is imported here, not with this module, because importing it takes about a second that
+        commands calling no API should not pay.
+        """
+        from github import Auth, Github, GithubRetry
 
-    def _send(self, method: str, url: str, payload: Any) -> _Answer:
-        headers = {
-            "Accept": "application/vnd.github+json",
-            "Authorization": f"Bearer {self.token}",
-            "User-Agent": USER_AGENT,
-            "X-GitHub-Api-Version": API_VERSION,
-        }
-        data = None
-        if payload is not None:
-            data = json.dumps(payload).encode("utf-8")
-            headers["Content-Type"] = "application/json; charset=utf-8"
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        retry = GithubRetry(
+            total=self.max_attempts - 1,
+            status_forcelist=list(RETRIED_STATUSES),
+            allowed_methods=None,  # every verb, as a duplicate pull request or release is detected
+            raise_on_status=False,  # the last answer becomes a GithubException carrying its status and body
+            backoff_factor=self.backoff_seconds,
+            backoff_max=MAX_WAIT_SECONDS,
+            retry_after_max=MAX_WAIT_SECONDS,
+            max_rate_limit_wait=MAX_WAIT_SECONDS,
+        )
+        client = Github(
+            auth=Auth.Token(self.token),
+            base_url=self.api_url,
+            timeout=REQUEST_TIMEOUT_SECONDS,
+            user_agent=USER_AGENT,
+            per_page=PAGE_SIZE,
+            retry=retry,
+            # PyGithub spaces requests (0.25 s) and writes (1 s) for clients sending many; a job sends a
+            # handful, and a secondary rate limit is retried after a minute anyway.
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            lazy=True,
+            api_version=API_VERSION,
+        )
+        return client.get_repo(self.repository)
+
+    def _call(self, operation: _Operation, action: Callable[[Repository], _Result]) -> _Result:
+        """Run `action` on the repository; what GitHub or the network refused becomes a GitHubError."""
+        import requests
+        from github.GithubException import GithubException
+
         try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
-                return _Answer(response.status, response.headers, _decode(response.read()))
-        except urllib.error.HTTPError as error:
-            with error:
-                return _Answer(error.code, error.headers, _decode(error.read()))
+            return action(self._repository)
+        except GithubException as error:
+            raise self._failure(operation, error) from error
+        except AssertionError as error:
+            if not operation.follows_pages:
+                raise
+            # PyGithub asserts that a next-page link stays on the API host before sending the token there.
+            raise GitHubError(
+                f"GitHub API {self._where(operation)} pointed the next page to {error} outside "
+                f"{self.api_url}; not following it with the token (check GITHUB_API_URL)"
+            ) from error
+        except requests.RequestException as error:
+            raise GitHubError(
+                f"GitHub API {self._where(operation)} gave up after {self.max_attempts} attempts; could "
+                f"not connect to {self.api_url} ({_reason(error)}) (check GITHUB_API_URL and the runner's "
+                f"network)"
+            ) from error
 
-    def _backoff(self, attempt: int) -> float:
-        return self.backoff_seconds * 2 ** (attempt - 1)
+    def _where(self, operation: _Operation) -> str:
+        return f"{operation.method} /repos/{self.repository}/{operation.endpoint}"
 
-    def _failure(self, method: str, url: str, answer: _Answer, operation: _Operation) -> GitHubError:
-        """The error for an answer retrying cannot fix, worded as what to change."""
-        message = _api_message(answer.data)
-        if answer.status == 401:
+    def _failure(self, operation: _Operation, error: GithubException) -> GitHubError:
+        """The error for an answer retrying did not or cannot fix, worded as what to change."""
+        from github.GithubException import RateLimitExceededExceedsMaxWait
+
+        status, data, headers = error.status, error.data, error.headers or {}
+        message = _api_message(data)
+        where = self._where(operation)
+        if isinstance(error, RateLimitExceededExceedsMaxWait):
+            return GitHubError(
+                f"GitHub API {where} answered {status}: the token's rate limit allows the next request in "
+                f"{error.wait:.0f} s, longer than the {MAX_WAIT_SECONDS} s this client waits; re-run the job "
+                f"after {_reset_time(headers) or 'the limit resets'}",
+                status=status,
+                payload=data,
+            )
+        if _is_retried(status, headers, message):
+            reset = _reset_time(headers)
+            if data is None and reset:
+                message = "rate limit exhausted"  # the retry consumed the body of a rate-limited 403
+            hint = f"the rate limit resets at {reset}" if reset else "GitHub is failing or rate limiting"
+            return GitHubError(
+                f"GitHub API {where} gave up after {self.max_attempts} attempts; last status {status}: "
+                f"{message} ({hint}; re-run the job later)",
+                status=status,
+                payload=data,
+            )
+        if status == 401:
             cause = (
                 "the token was rejected (Bad credentials): GITHUB_TOKEN (or GH_TOKEN) is expired, revoked, "
                 f"or not a token for {self.api_url}; pass the job's GITHUB_TOKEN or a fresh GitHub App token"
             )
-        elif answer.status == 403:
+        elif status == 403:
             cause = (
                 f"the token lacks a permission ({message}): give the job "
                 f"`permissions: {operation.permission}` (or the GitHub App that permission)"
             )
             if operation.opens_pull_request:
                 cause += f"; {PULL_REQUEST_SETTING}"
-        elif answer.status == 404:
+        elif status == 404:
             cause = (
                 f"repository GITHUB_REPOSITORY={self.repository} was not found at {self.api_url} "
                 f"or is not visible to the token"
             )
             if operation.missing:
                 cause += f", or {operation.missing} does not exist"
-        elif answer.status == 422:
-            cause = f"GitHub rejected the request: {_api_details(answer.data)}"
+        elif status == 422:
+            cause = f"GitHub rejected the request: {_api_details(data)}"
             if operation.invalid:
                 cause += f"; likely {operation.invalid}"
         else:
             cause = f"unexpected answer: {message}"
-        return GitHubError(
-            f"GitHub API {method} {_path_of(url)} answered {answer.status}: {cause}",
-            status=answer.status,
-            payload=answer.data,
-        )
+        return GitHubError(f"GitHub API {where} answered {status}: {cause}", status=status, payload=data)
 
 
 def _marker_line(marker: str) -> str:
     return marker if marker.lstrip().startswith("<!--") else f"<!-- {marker} -->"
 
 
-def _decode(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode("utf-8", errors="replace")[:500]
-
-
-def _expect(answer: _Answer, kind: type, description: str) -> Any:
-    if not isinstance(answer.data, kind):
+def _expect(data: dict, key: str, description: str) -> dict:
+    """`data` when it looks like the object asked for; a server that is not the API root answers otherwise."""
+    if not isinstance(data, dict) or key not in data:
         raise GitHubError(
-            f"GitHub answered {answer.status} without {description}: {str(answer.data)[:200]!r} "
+            f"GitHub answered without {description}: {str(data)[:200]!r} "
             f"(is GITHUB_API_URL the API root, e.g. https://api.github.com?)"
         )
-    return answer.data
+    return data
 
 
-def _is_retryable(answer: _Answer) -> bool:
-    if answer.status >= 500 or answer.status == 429:
-        return True
-    if answer.status != 403:
-        return False
-    rate_limited = answer.headers.get("X-RateLimit-Remaining") == "0" or "Retry-After" in answer.headers
-    return rate_limited or "rate limit" in _api_message(answer.data).lower()
-
-
-def _server_delay(headers: Message) -> float:
-    """Seconds the server asked us to wait (Retry-After, or until X-RateLimit-Reset); 0 when it did not."""
-    retry_after = headers.get("Retry-After")
-    if retry_after:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
-            except (TypeError, ValueError):
-                return 0.0
-    reset = headers.get("X-RateLimit-Reset")
-    if headers.get("X-RateLimit-Remaining") == "0" and reset:
-        try:
-            return max(0.0, float(reset) - time.time())
-        except ValueError:
-            return 0.0
-    return 0.0
-
-
-def _next_page(link_header: str | None) -> str | None:
-    """The rel="next" URL of a Link header, or None on the last page."""
-    for part in (link_header or "").split(","):
-        match = re.match(r'\s*<([^>]*)>\s*;\s*rel="([^"]*)"', part)
-        if match and "next" in match.group(2).split():
-            return match.group(1)
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    """A response header by case-insensitive name (PyGithub lower-cases some header maps, not others)."""
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return str(value)
     return None
+
+
+def _is_retried(status: int, headers: Mapping[str, Any], message: str) -> bool:
+    """Whether the retry policy retries this answer, so receiving it means the attempts ran out."""
+    if status in RETRIED_STATUSES:
+        return True
+    if status != 403:
+        return False
+    rate_limited = _header(headers, "X-RateLimit-Remaining") == "0" or _header(headers, "Retry-After")
+    return bool(rate_limited) or "rate limit" in message.lower()
+
+
+def _reset_time(headers: Mapping[str, Any]) -> str:
+    """When an exhausted rate limit resets (X-RateLimit-Reset, UTC), or "" when the answer does not say."""
+    reset = _header(headers, "X-RateLimit-Reset")
+    if _header(headers, "X-RateLimit-Remaining") != "0" or not reset or not reset.isdigit():
+        return ""
+    return datetime.fromtimestamp(int(reset), UTC).strftime("%H:%M:%S UTC")
 
 
 def _api_message(data: Any) -> str:
@@ -472,10 +479,13 @@ def _reports_duplicate(error: GitHubError) -> bool:
     return False
 
 
-def _path_of(url: str) -> str:
-    return urllib.parse.urlsplit(url).path
-
-
 def _reason(error: BaseException) -> str:
-    reason = getattr(error, "reason", None) or error
-    return str(reason) or type(error).__name__
+    """The innermost cause of a requests failure (urllib3 wraps it in MaxRetryError, requests wraps that)."""
+    reason: BaseException = error
+    while True:
+        inner = getattr(reason, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = reason.args[0] if reason.args and isinstance(reason.args[0], BaseException) else None
+        if inner is None or inner is reason:
+            return str(reason) or type(reason).__name__
+        reason = inner

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -42,15 +44,8 @@ def server() -> Iterator[FakeGitHub]:
 
 
 def make_client(api_url: str, repository: str = REPOSITORY, token: str = TOKEN) -> GitHubClient:
-    """A client that backs off 10 ms and spaces no requests, so retries take milliseconds."""
-    return GitHubClient(
-        api_url,
-        repository,
-        token,
-        backoff_seconds=0.01,
-        seconds_between_requests=0,
-        seconds_between_writes=0,
-    )
+    """A client whose retries back off 10 ms, so they take milliseconds."""
+    return GitHubClient(api_url, repository, token, backoff_seconds=0.01)
 
 
 @pytest.fixture
@@ -121,6 +116,13 @@ def test_from_environment_rejects_a_malformed_repository_or_backoff() -> None:
         GitHubClient.from_environment(
             {"GITHUB_REPOSITORY": REPOSITORY, "GITHUB_TOKEN": TOKEN, "GITHUB_RETRY_BACKOFF": "soon"}
         )
+
+
+def test_importing_the_client_leaves_pygithub_unloaded_until_a_request_is_made() -> None:
+    # Commands that call no API (promote --no-pr) import this module; PyGithub takes about a second to load.
+    probe = f"import sys, {GitHubClient.__module__}; print('github' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False"
 
 
 def test_token_is_never_shown_in_repr_or_error_messages(server: FakeGitHub) -> None:
