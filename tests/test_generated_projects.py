@@ -1,7 +1,9 @@
 """Bake projects and run their own tooling: pre-commit on every file, then their whole test suite.
 
 One virtual environment (this one) serves every baked project: it holds the generated project's
-pinned dependencies, installed from the template's pyproject.toml by `make install`.
+pinned dependencies, installed from the template's pyproject.toml by `make install`. Each matrix entry
+is baked once per module and shared by its tests; in the template's CI each interpreter's leg runs
+only the entry generated for its Python (BAKE_PYTHON_VERSION, see test_bake).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import tool_environment
-from test_bake import MATRIX
+from test_bake import matrix_for_this_interpreter
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +36,14 @@ def ensure_git_repository(project: Path) -> None:
             subprocess.run(command, cwd=project, check=True)
 
 
-@pytest.fixture(params=MATRIX, ids=lambda options: f"{options['model_family']}-py{options['python_version']}")
-def project(request: pytest.FixtureRequest, cookies) -> Path:
-    result = cookies.bake(extra_context=request.param)
+@pytest.fixture(
+    scope="module",
+    params=matrix_for_this_interpreter(),
+    ids=lambda options: f"{options['model_family']}-py{options['python_version']}",
+)
+def project(request: pytest.FixtureRequest, cookies_session) -> Path:
+    """One bake per entry: pre-commit and the test suite run first, then the local loop on the same tree."""
+    result = cookies_session.bake(extra_context=request.param)
     assert result.exit_code == 0, result.exception
     ensure_git_repository(result.project_path)
     return result.project_path

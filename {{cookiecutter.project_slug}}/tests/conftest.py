@@ -1,4 +1,9 @@
-"""Shared fixtures: the project's own config, pointed at a throw-away MLflow store."""
+"""Shared fixtures: the framework tests' own configuration, pointed at a throw-away MLflow store.
+
+The framework tests (unit, integration, e2e) run on the fixture project in tests/fixtures/, never on
+the team's project.yaml or data/, so they pass whatever data the team brings. The team's own checks
+on project.yaml and its data are in tests/project/.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixtures import fixture_config
 
-from {{ cookiecutter.package_name }}.config import MlflowConfig, ProjectConfig, load_config
+from {{ cookiecutter.package_name }}.config import MlflowConfig, ProjectConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "project: the team's checks on project.yaml and its data (tests/project/)"
+    )
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -28,12 +40,13 @@ def _no_tracking_uri_left_by_other_tests(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.fixture(scope="session")
 def project_config() -> ProjectConfig:
-    return load_config(PROJECT_ROOT / "project.yaml")
+    """The fixture project's config (tests/fixtures/project.yaml), not the team's project.yaml."""
+    return fixture_config()
 
 
 @pytest.fixture(scope="module")
 def isolated_config(project_config: ProjectConfig, tmp_path_factory: pytest.TempPathFactory) -> ProjectConfig:
-    """The project's config with its MLflow store and artifacts in a temporary directory (one per module)."""
+    """The fixture config with its MLflow store, artifacts and reports in a temporary directory."""
     tmp_path = tmp_path_factory.mktemp("mlflow")
     mlflow_settings = MlflowConfig(
         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
@@ -41,4 +54,5 @@ def isolated_config(project_config: ProjectConfig, tmp_path_factory: pytest.Temp
         experiment=project_config.mlflow.experiment,
         registered_model=project_config.mlflow.registered_model,
     )
-    return project_config.model_copy(update={"mlflow": mlflow_settings})
+    governance = project_config.governance.model_copy(update={"reports_dir": tmp_path / "reports"})
+    return project_config.model_copy(update={"mlflow": mlflow_settings, "governance": governance})

@@ -1,3 +1,8 @@
+"""Training and registration on the fixture data (tests/fixtures/): figures of the Adult fixture hold here.
+
+The team's own data is checked by tests/project/, against the majority baseline rather than these figures.
+"""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,6 +25,7 @@ def trained(isolated_config: ProjectConfig):
 
 
 def test_trained_model_beats_the_majority_class_baseline(trained) -> None:
+    # Every model family reaches these on the fixture's 375 held-out Adult rows.
     assert trained.metrics["accuracy"] > trained.baseline["accuracy"] + 0.03
     assert trained.metrics["balanced_accuracy"] > trained.baseline["balanced_accuracy"] + 0.15
     assert trained.metrics["roc_auc"] > 0.8
@@ -53,8 +59,8 @@ def test_registered_model_reproduces_the_logged_metrics(isolated_config: Project
     assert recomputed == pytest.approx(trained.metrics)
 
 
-def test_each_training_registers_a_new_version(isolated_config: ProjectConfig, trained) -> None:
-    assert train(isolated_config).registered.version == trained.registered.version + 1
+def test_each_forced_training_registers_a_new_version(isolated_config: ProjectConfig, trained) -> None:
+    assert train(isolated_config, force=True).registered.version == trained.registered.version + 1
 
 
 def test_unknown_version_is_named(isolated_config: ProjectConfig, trained) -> None:

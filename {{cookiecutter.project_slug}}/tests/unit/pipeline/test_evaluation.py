@@ -35,3 +35,19 @@ def test_majority_baseline_always_predicts_the_majority_class() -> None:
     assert baseline["recall"] == 0.0
     assert baseline["roc_auc"] == pytest.approx(0.5)
     assert baseline["balanced_accuracy"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("positive_rate", [0.05, 0.3, 0.5, 0.83, 0.97])
+def test_majority_baseline_scores_one_half_on_roc_auc_and_balanced_accuracy_at_any_balance(
+    positive_rate: float,
+) -> None:
+    """The project tests compare a team's model with 0.5 on both: that must hold for any class balance."""
+    rng = np.random.default_rng(7)
+    train = pd.Series((rng.random(400) < positive_rate).astype(int))
+    test = pd.Series((rng.random(200) < positive_rate).astype(int))
+    test.iloc[:2] = [0, 1]  # both classes held out
+    baseline = majority_baseline(train, test)
+    assert baseline["roc_auc"] == pytest.approx(0.5)
+    assert baseline["balanced_accuracy"] == pytest.approx(0.5)
+    majority = int(train.mean() >= 0.5)
+    assert baseline["accuracy"] == pytest.approx(float((test == majority).mean()), abs=1e-6)
