@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 
 import matplotlib
 
@@ -48,9 +47,7 @@ def _as_numbers(column):
 def shap_beeswarm_png(report: ShapReport) -> bytes:
     import shap
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        shap.plots.beeswarm(_explanation(report), max_display=MAX_DISPLAY, show=False, plot_size=(8, 5))
+    shap.plots.beeswarm(_explanation(report), max_display=MAX_DISPLAY, show=False, plot_size=(8, 5))
     figure = plt.gcf()
     figure.suptitle(f"SHAP values per feature ({report.output}, {len(report.values)} rows)", fontsize=10)
     return _png(figure)

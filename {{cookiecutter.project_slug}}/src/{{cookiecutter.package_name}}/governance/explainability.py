@@ -7,7 +7,6 @@ is explained against a seeded background set, whatever the size of the data.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,11 +158,9 @@ def explain(
     reference = background.sample(n=min(background_size, len(background)), random_state=random_state)
     transformed = np.asarray(preprocessor.transform(sample), dtype=float)
     transformed_background = np.asarray(preprocessor.transform(reference), dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        explainer, output, values, base, model_output = _explain_transformed(
-            estimator, transformed, transformed_background
-        )
+    explainer, output, values, base, model_output = _explain_transformed(
+        estimator, transformed, transformed_background
+    )
     base_values = np.asarray(base, dtype=float).reshape(-1)
     groups = feature_groups(preprocessor)
     return ShapReport(

@@ -24,6 +24,7 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score
 
 INTERSECTION = "intersection"
@@ -141,7 +142,10 @@ def fairness_gaps(labels: np.ndarray, predictions: np.ndarray, groups: np.ndarra
         set(np.unique(labels[groups == group])) == {0, 1} for group in np.unique(groups)
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # A group without positives (or negatives) makes sklearn warn about an undefined rate; the
+        # gap is then reported as undefined below, so the warning carries nothing more.
+        warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
+        warnings.filterwarnings("ignore", category=RuntimeWarning, message="invalid value encountered")
         gaps = {
             name: _number(function(labels, predictions, sensitive_features=groups))
             for name, function in GAP_FUNCTIONS.items()
