@@ -1,4 +1,8 @@
-"""The command line as a user runs it: separate processes, a copy of the project, its own MLflow store."""
+"""The command line as a user runs it: separate processes, a copy of the project, its own MLflow store.
+
+`cli_process` runs a fresh interpreter where the process itself is under test (the printed version,
+one-line errors without a traceback); `cli` forks a warm one.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import mlflow
 import pytest
+
+from {{ cookiecutter.package_name }}.config import load_config
 
 pytestmark = pytest.mark.e2e
 
@@ -58,16 +65,25 @@ def test_run_leaves_a_version_that_a_fresh_process_loads(ran_workspace: Path) ->
     assert (workspace / "mlflow.db").is_file()
 
 
-def test_train_prints_the_new_version_number(ran_workspace: Path, cli) -> None:
-    result = cli(ran_workspace, "train")
+def registered_versions(workspace: Path) -> list[int]:
+    config = load_config(workspace / "project.yaml")
+    client = mlflow.MlflowClient(tracking_uri=config.tracking_uri)
+    found = client.search_model_versions(f"name='{config.mlflow.registered_model}'")
+    return sorted(int(version.version) for version in found)
+
+
+def test_train_prints_the_new_version_number(workspace: Path, cli_process) -> None:
+    assert not (workspace / "mlflow.db").exists()
+    result = cli_process(workspace, "train")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "2"
+    assert registered_versions(workspace) == [1]
+    assert result.stdout.strip() == "1"
 
 
-def test_invalid_config_is_one_line_without_traceback(workspace: Path, cli) -> None:
+def test_invalid_config_is_one_line_without_traceback(workspace: Path, cli_process) -> None:
     config_file = workspace / "project.yaml"
     config_file.write_text(config_file.read_text().replace("family:", "famly:"))
-    result = cli(workspace, "train")
+    result = cli_process(workspace, "train")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "model.famly: unknown key" in result.stderr

@@ -3,23 +3,27 @@
 The commands executed are the `run:` steps of the project's workflow files (see support/workflow_runner),
 against a bare git repository as the remote, a real `mlflow server` on 127.0.0.1, and a local HTTP server
 standing in for GitHub's REST API, reached through GITHUB_API_URL as on Actions.
+
+The session trains one version by running model-report.yml on main once; the tests that only promote
+it start from a copy of that remote (same commits), with their own GitHub stand-in. The tests that move
+aliases train under a registered model of their own. Console scripts are forks of a warm interpreter
+(support/cli_server), except in the tests on `process_loop`, which prove the console script itself.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import threading
-import time
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
+from support.cli_server import CliServer
 from support.github_api import FakeGitHub
 from support.workflow_runner import JobResult, WorkflowRunner
 
@@ -28,7 +32,6 @@ from {{ cookiecutter.package_name }}.config import load_config
 pytestmark = pytest.mark.e2e
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = "{{ cookiecutter.package_name }}"
 IGNORED = shutil.ignore_patterns(
     ".git",
     ".venv",
@@ -39,12 +42,16 @@ IGNORED = shutil.ignore_patterns(
     "__pycache__",
     ".pytest_cache",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+AUTHOR = ("-c", "user.name=dev", "-c", "user.email=dev@example.com")
+# These tests exercise the delivery mechanics, whatever pack the project was generated with: a
+# purpose-built policy that the demo model passes (the deny test tightens it on purpose).
+PERMISSIVE = {
+    "min_metrics": {"roc_auc": 0.6},
+    "max_fairness_difference": {},
+    "min_fairness_ratio": {},
+    "max_regression": {"roc_auc": 0.05},
+}
+_clones = itertools.count(1)
 
 
 def git(cwd: Path, *arguments: str) -> str:
@@ -52,98 +59,75 @@ def git(cwd: Path, *arguments: str) -> str:
     return completed.stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real MLflow tracking server with proxied artifacts, on 127.0.0.1."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'store.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("mlflow server did not become ready in 120 s")
-    yield url, root / "artifacts"
-    process.terminate()
-    process.wait(timeout=30)
+def commit_on_main(remote: Path, message: str, changes: dict[str, str]) -> None:
+    """Push a commit to main of `remote` that writes `changes` (path -> text) into the project."""
+    clone = remote.parent / f"work-{next(_clones)}"
+    git(remote.parent, "clone", "--quiet", str(remote), str(clone))
+    for name, text in changes.items():
+        (clone / name).write_text(text, encoding="utf-8")
+    git(clone, *AUTHOR, "commit", "--quiet", "-am", message)
+    git(clone, "push", "--quiet", "origin", "main")
+    shutil.rmtree(clone)
 
 
-@pytest.fixture(scope="module")
+def thresholds(**limits: dict) -> str:
+    """The project's thresholds.yaml with PERMISSIVE limits (and `limits`) for every environment."""
+    document = yaml.safe_load((PROJECT_ROOT / "policies" / "thresholds.yaml").read_text(encoding="utf-8"))
+    document.update(default={**PERMISSIVE, **limits}, environments={})
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def renamed_model(project_yaml: str, old: str, new: str) -> str:
+    return project_yaml.replace(f"registered_model: {old}", f"registered_model: {new}")
+
+
+@pytest.fixture(scope="session")
 def config():
     return load_config(PROJECT_ROOT / "project.yaml")
 
 
-@pytest.fixture
-def loop(tmp_path: Path, mlflow_server, config):
-    """A fresh remote holding the project on main, a fresh GitHub stand-in, and a workflow runner."""
-    tracking_uri, artifacts = mlflow_server
-    seed = tmp_path / "seed"
+@pytest.fixture(scope="session")
+def seed_remote(tmp_path_factory: pytest.TempPathFactory, config) -> tuple[Path, str]:
+    """A bare remote holding the project on main, with a registered model name of its own."""
+    root = tmp_path_factory.mktemp("seed")
+    seed = root / "seed"
     shutil.copytree(PROJECT_ROOT, seed, ignore=IGNORED)
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(remote))
+    remote = root / "seed.git"
+    git(root, "init", "--quiet", "--bare", "-b", "main", str(remote))
     git(seed, "init", "--quiet", "-b", "main")
     git(seed, "add", "--all")
-    git(seed, "-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "--quiet", "-m", "project")
+    git(seed, *AUTHOR, "commit", "--quiet", "-m", "project")
     git(seed, "push", "--quiet", str(remote), "main")
-    # Each test gets its own registered model, so tests do not see each other's aliases.
-    model_name = f"{config.mlflow.registered_model}-{tmp_path.name[-12:]}".replace("_", "-")
+    model = f"{config.mlflow.registered_model}-shared".replace("_", "-")
     project_file = seed / "project.yaml"
-    document = project_file.read_text().replace(
-        f"registered_model: {config.mlflow.registered_model}", f"registered_model: {model_name}"
-    )
-    project_file.write_text(document)
-    # These tests exercise the delivery mechanics, whatever pack the project was generated with: a
-    # purpose-built policy that the demo model passes (the deny test tightens it on purpose).
-    permissive = {
-        "default": {
-            "min_metrics": {"roc_auc": 0.6},
-            "max_fairness_difference": {},
-            "min_fairness_ratio": {},
-            "max_regression": {"roc_auc": 0.05},
-        },
-        "environments": {},
-    }
-    (seed / "policies" / "thresholds.yaml").write_text(yaml.safe_dump(permissive))
-    git(
-        seed,
-        "-c",
-        "user.name=dev",
-        "-c",
-        "user.email=dev@example.com",
-        "commit",
-        "--quiet",
-        "-am",
-        "model name",
-    )
+    project_file.write_text(renamed_model(project_file.read_text(), config.mlflow.registered_model, model))
+    (seed / "policies" / "thresholds.yaml").write_text(thresholds())
+    git(seed, *AUTHOR, "commit", "--quiet", "-am", "model name and policy for the tests")
     git(seed, "push", "--quiet", str(remote), "main")
+    return remote, model
+
+
+@dataclass
+class Loop:
+    runner: WorkflowRunner
+    github: FakeGitHub
+    model: str
+    artifacts: Path
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.runner.environment["MLFLOW_TRACKING_URI"]
+
+
+def start_loop(
+    root: Path, seed: Path, model: str, mlflow_server, config, cli_server: CliServer | None
+) -> Loop:
+    """A copy of the seed remote, a fresh GitHub stand-in, and a workflow runner over them."""
+    tracking_uri, artifacts = mlflow_server
+    remote = root / "remote.git"
+    git(root, "clone", "--quiet", "--bare", str(seed), str(remote))
     github = FakeGitHub(repository=f"example-org/{config.name}").start()
-    workspaces = tmp_path / "runs"
+    workspaces = root / "runs"
     workspaces.mkdir()
     environment = {
         key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG", "TMPDIR", "USER"}
@@ -161,12 +145,51 @@ def loop(tmp_path: Path, mlflow_server, config):
         remote=remote,
         workspace_root=workspaces,
         environment=environment,
-        package=PACKAGE,
         secrets={"MLFLOW_TRACKING_URI": tracking_uri},
-        artifacts=tmp_path / "artifacts",
+        artifacts=root / "artifacts",
+        cli_server=cli_server,
     )
-    yield runner, github, model_name, artifacts
-    github.stop()
+    return Loop(runner, github, model, artifacts)
+
+
+@pytest.fixture(scope="session")
+def shared_report(tmp_path_factory, seed_remote, mlflow_server, config, cli_server) -> dict[str, str]:
+    """model-report.yml run once on main of the seed remote: the outputs of its report job."""
+    remote, model = seed_remote
+    loop = start_loop(tmp_path_factory.mktemp("shared"), remote, model, mlflow_server, config, cli_server)
+    try:
+        return report_on_main(loop.runner).outputs
+    finally:
+        loop.github.stop()
+
+
+@pytest.fixture
+def loop(tmp_path: Path, seed_remote, mlflow_server, config, cli_server) -> Loop:
+    """The seed remote's copy, its GitHub stand-in and a runner whose console scripts are forks."""
+    remote, model = seed_remote
+    started = start_loop(tmp_path, remote, model, mlflow_server, config, cli_server)
+    yield started
+    started.github.stop()
+
+
+@pytest.fixture
+def process_loop(tmp_path: Path, seed_remote, mlflow_server, config) -> Loop:
+    """The same, with console scripts that start a fresh interpreter, as the installed ones do."""
+    remote, model = seed_remote
+    started = start_loop(tmp_path, remote, model, mlflow_server, config, None)
+    yield started
+    started.github.stop()
+
+
+@pytest.fixture
+def own_model(loop: Loop, config) -> Loop:
+    """The loop, with main switched to a registered model no other test uses (its aliases move)."""
+    project_file = PROJECT_ROOT / "project.yaml"
+    model = f"{config.mlflow.registered_model}-{loop.runner.remote.parent.name[-12:]}".replace("_", "-")
+    text = renamed_model(project_file.read_text(), config.mlflow.registered_model, model)
+    commit_on_main(loop.runner.remote, "a model of this test's own", {"project.yaml": text})
+    loop.model = model
+    return loop
 
 
 def aliases(tracking_uri: str, model: str) -> dict[str, str]:
@@ -202,8 +225,8 @@ def deploy(runner: WorkflowRunner, environment: str) -> tuple[JobResult, JobResu
     return resolved, deployed
 
 
-def test_main_to_staging_to_production(loop, config) -> None:
-    runner, github, model, _ = loop
+def test_main_to_staging_to_production(own_model: Loop, config) -> None:
+    runner, github, model = own_model.runner, own_model.github, own_model.model
     first, *later = config.environments
     reported = report_on_main(runner)
     version = reported.outputs["version"]
@@ -211,8 +234,9 @@ def test_main_to_staging_to_production(loop, config) -> None:
     check(runner.run_job("model-report.yml", "promote", "push", "main", needs={"report": reported.outputs}))
     merge(runner, github, f"promote/{first}", f"env/{first}")
     resolved, deployed = deploy(runner, first)
+    assert resolved.outputs["environment"] == first
     check(deployed)
-    assert aliases(runner.environment["MLFLOW_TRACKING_URI"], model) == {first: version}
+    assert aliases(own_model.tracking_uri, model) == {first: version}
     previous = first
     for environment in later:
         check(
@@ -230,9 +254,7 @@ def test_main_to_staging_to_production(loop, config) -> None:
         resolved, deployed = deploy(runner, environment)
         check(deployed)
         previous = environment
-    assert aliases(runner.environment["MLFLOW_TRACKING_URI"], model) == dict.fromkeys(
-        config.environments, version
-    )
+    assert aliases(own_model.tracking_uri, model) == dict.fromkeys(config.environments, version)
     release = yaml.safe_load(git(runner.remote, "show", f"env/{config.environments[-1]}:release.yaml"))
     assert release["promotion"]["from"] == (f"env/{config.environments[-2]}" if later else "manual")
     posts = github.requests_to("POST", r"/pulls$")
@@ -250,28 +272,35 @@ def test_main_to_staging_to_production(loop, config) -> None:
     assert published["tag_name"] == tag and "Model card" in published["body"]
 
 
-def test_gate_deny_opens_no_pull_request(loop, config) -> None:
-    runner, github, _, _ = loop
-    reported = report_on_main(runner)
-    thresholds = runner.remote.parent / "seed" / "policies" / "thresholds.yaml"
-    document = yaml.safe_load(thresholds.read_text())
-    document["default"]["min_metrics"] = {"roc_auc": 0.999}
-    document["environments"] = {}
-    thresholds.write_text(yaml.safe_dump(document))
-    seed = thresholds.parents[1]
-    git(seed, "-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "--quiet", "-am", "strict")
-    git(seed, "push", "--quiet", str(runner.remote), "main")
-    denied = promote(runner, config.environments[0], reported.outputs["version"])
+def test_branch_that_names_no_environment_deploys_nothing(process_loop: Loop, config) -> None:
+    runner = process_loop.runner
+    git(runner.remote, "update-ref", "refs/heads/env/nowhere", git(runner.remote, "rev-parse", "main"))
+    resolved = runner.run_job("deploy.yml", "resolve", "push", "env/nowhere")
+    assert not resolved.success
+    checked = resolved.step("names an environment")
+    assert checked.returncode == 2
+    message = checked.stderr.strip().splitlines()[-1]
+    assert "'nowhere'" in message
+    assert all(environment in message for environment in config.environments)
+    assert resolved.outputs["environment"] == ""
+    assert "Traceback" not in resolved.log()
+
+
+def test_gate_deny_opens_no_pull_request(process_loop: Loop, shared_report, config) -> None:
+    runner, github = process_loop.runner, process_loop.github
+    strict = thresholds(min_metrics={"roc_auc": 0.999})
+    commit_on_main(runner.remote, "strict", {"policies/thresholds.yaml": strict})
+    denied = promote(runner, config.environments[0], shared_report["version"])
     assert not denied.success
     assert "minimum 0.999" in denied.log()
     assert github.requests_to("POST", r"/pulls$") == []
     assert not git(runner.remote, "branch", "--list", f"promote/{config.environments[0]}")
 
 
-def test_rerun_updates_the_same_pull_request(loop, config) -> None:
-    runner, github, _, _ = loop
+def test_rerun_updates_the_same_pull_request(loop: Loop, shared_report, config) -> None:
+    runner, github = loop.runner, loop.github
     first = config.environments[0]
-    version = report_on_main(runner).outputs["version"]
+    version = shared_report["version"]
     check(promote(runner, first, version))
     check(promote(runner, first, version))
     assert len(github.open_pull_requests(head=f"promote/{first}", base=f"env/{first}")) == 1
@@ -279,25 +308,28 @@ def test_rerun_updates_the_same_pull_request(loop, config) -> None:
     assert len(github.requests_to("PATCH", r"/pulls/\d+$")) == 1
 
 
-def test_api_answering_500_then_201_succeeds_after_a_retry(loop, config) -> None:
-    runner, github, _, _ = loop
+def test_api_answering_500_then_201_succeeds_after_a_retry(loop: Loop, shared_report, config) -> None:
+    runner, github = loop.runner, loop.github
     first = config.environments[0]
-    version = report_on_main(runner).outputs["version"]
     github.fail_next("POST", r"/pulls$", 500)
-    check(promote(runner, first, version))
+    check(promote(runner, first, shared_report["version"]))
     assert [request.method for request in github.requests_to("POST", r"/pulls$")] == ["POST", "POST"]
     assert len(github.open_pull_requests(head=f"promote/{first}")) == 1
 
 
-def test_tampered_artifact_is_refused_and_rollback_restores_the_champion(loop, config) -> None:
-    runner, github, model, artifact_root = loop
+def test_tampered_artifact_is_refused_and_rollback_restores_the_champion(own_model: Loop, config) -> None:
+    runner, github, model = own_model.runner, own_model.github, own_model.model
     first = config.environments[0]
-    tracking_uri = runner.environment["MLFLOW_TRACKING_URI"]
+    tracking_uri = own_model.tracking_uri
     champion = report_on_main(runner).outputs["version"]
     check(promote(runner, first, champion))
     merge(runner, github, f"promote/{first}", f"env/{first}")
     check(deploy(runner, first)[1])
+    # A new commit on main, so the next report trains a new version rather than finding this one.
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    commit_on_main(runner.remote, "a change on main", {"README.md": readme + "\nA change.\n"})
     challenger = report_on_main(runner).outputs["version"]
+    assert challenger != champion
     check(promote(runner, first, challenger))
     merge(runner, github, f"promote/{first}", f"env/{first}")
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
@@ -305,7 +337,7 @@ def test_tampered_artifact_is_refused_and_rollback_restores_the_champion(loop, c
     logged_model = client.get_logged_model(source.removeprefix("models:/"))
     stored = next(
         path
-        for path in artifact_root.rglob("*")
+        for path in own_model.artifacts.rglob("*")
         if path.is_file() and logged_model.model_id in str(path) and path.suffix in {".skops", ".pkl"}
     )
     original = stored.read_bytes()
@@ -327,10 +359,10 @@ def test_tampered_artifact_is_refused_and_rollback_restores_the_champion(loop, c
     assert aliases(tracking_uri, model) == {first: champion}
 
 
-def test_racing_promotions_end_with_one_pull_request(loop, config) -> None:
-    runner, github, _, _ = loop
+def test_racing_promotions_end_with_one_pull_request(loop: Loop, shared_report, config) -> None:
+    runner, github = loop.runner, loop.github
     first = config.environments[0]
-    version = report_on_main(runner).outputs["version"]
+    version = shared_report["version"]
     results: list[JobResult] = []
     racers = [
         threading.Thread(target=lambda: results.append(promote(runner, first, version))) for _ in range(2)

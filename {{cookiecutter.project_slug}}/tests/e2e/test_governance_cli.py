@@ -1,4 +1,8 @@
-"""report, gate and verify as a user runs them, on a copy of the project with purpose-built policies."""
+"""report, gate and verify as a user runs them, on a copy of the project with purpose-built policies.
+
+Most tests read the session's trained workspace through the warm CLI (`cli`); the deny and the policy
+syntax error run in a fresh interpreter (`cli_process`), where exit code and stderr are the process's.
+"""
 
 from __future__ import annotations
 
@@ -34,12 +38,14 @@ def first_environment(workspace: Path) -> str:
     return load_config(workspace / "project.yaml").environments[0]
 
 
-def set_thresholds(workspace: Path, **sections: dict) -> None:
-    """Replace the pack's default limits; unnamed sections become empty (no limit)."""
-    path = workspace / "policies" / "thresholds.yaml"
+def set_thresholds(workspace: Path, keep, **sections: dict) -> None:
+    """Replace the pack's limits (put back after the test): `sections` for every environment, the
+    unnamed sections empty (no limit); the rest of the file (the pack's name) stays."""
+    path = keep(workspace / "policies" / "thresholds.yaml")
     names = ("min_metrics", "max_fairness_difference", "min_fairness_ratio", "max_regression")
-    document = {"default": {name: sections.get(name, {}) for name in names}, "environments": {}}
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document.update(default={name: sections.get(name, {}) for name in names}, environments={})
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
 
 def test_run_builds_a_complete_verified_bundle(ran_workspace: Path, cli) -> None:
@@ -54,8 +60,8 @@ def test_run_builds_a_complete_verified_bundle(ran_workspace: Path, cli) -> None
     assert f"all {len(manifest['files'])} files match" in verified.stdout
 
 
-def test_gate_allows_when_every_limit_is_met(ran_workspace: Path, cli) -> None:
-    set_thresholds(ran_workspace, min_metrics={"roc_auc": 0.6})
+def test_gate_allows_when_every_limit_is_met(ran_workspace: Path, cli, restore_files) -> None:
+    set_thresholds(ran_workspace, restore_files, min_metrics={"roc_auc": 0.6})
     result = cli(
         ran_workspace,
         "gate",
@@ -68,10 +74,10 @@ def test_gate_allows_when_every_limit_is_met(ran_workspace: Path, cli) -> None:
     assert ": ALLOW" in result.stdout
 
 
-def test_gate_denies_with_an_actionable_reason(ran_workspace: Path, cli) -> None:
-    set_thresholds(ran_workspace, min_metrics={"roc_auc": 0.99})
+def test_gate_denies_with_an_actionable_reason(ran_workspace: Path, cli_process, restore_files) -> None:
+    set_thresholds(ran_workspace, restore_files, min_metrics={"roc_auc": 0.99})
     environment = load_config(ran_workspace / "project.yaml").environments[0]
-    result = cli(ran_workspace, "gate", "--version", "1", "--env", environment)
+    result = cli_process(ran_workspace, "gate", "--version", "1", "--env", environment)
     metrics = json.loads((bundle_of(ran_workspace, 1) / "metrics.json").read_text())["metrics"]
     assert result.returncode == EXIT_DENY, result.stdout + result.stderr
     assert f"roc_auc is {metrics['roc_auc']:.3f}, minimum 0.990 in {environment}" in result.stdout
@@ -126,10 +132,10 @@ def test_missing_bundle_is_an_error(ran_workspace: Path, cli) -> None:
     assert "no evidence bundle" in result.stderr
 
 
-def test_policy_with_a_syntax_error_is_named_and_nothing_is_written(workspace: Path, cli) -> None:
+def test_policy_with_a_syntax_error_is_named_and_nothing_is_written(workspace: Path, cli_process) -> None:
     rules = workspace / "policies" / "promotion.rego"
     rules.write_text(rules.read_text() + "\ndeny contains reason if {\n", encoding="utf-8")
-    result = cli(workspace, "run")
+    result = cli_process(workspace, "run")
     assert result.returncode == EXIT_ERROR
     assert "promotion.rego" in result.stderr and "Traceback" not in result.stderr
     assert not (workspace / "reports").exists()

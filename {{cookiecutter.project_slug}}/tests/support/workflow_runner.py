@@ -1,10 +1,14 @@
 """Run the jobs of the project's workflow files locally, as GitHub Actions would.
 
-The `run:` steps are executed exactly as written (bash -eo pipefail, the step's `env:` evaluated from
-the GitHub contexts); `uses:` steps are replaced by their local equivalents (checkout = a clone of the
-bare remote, setup-python = this interpreter, upload-artifact = a copy, create-github-app-token =
-skipped, the workflow token is used), and `make install` by a shim for the project's console script.
-A workflow that calls a command the CLI does not have therefore fails here.
+The `run:` steps are read from the workflow files and executed as written (bash -eo pipefail, the
+step's `env:` evaluated from the GitHub contexts, `$GITHUB_OUTPUT`, `$GITHUB_PATH` and
+`$GITHUB_STEP_SUMMARY` honoured); `uses:` steps are replaced by their local equivalents (checkout = a
+clone of the bare remote, setup-uv = nothing, upload-artifact = a copy, create-github-app-token =
+skipped, the workflow token is used). The `uv sync` line of an install step is replaced by what it
+would leave in `.venv/bin`: one executable per console script declared in the checked-out
+pyproject.toml, running this interpreter (the test environment is already installed), either as a real
+process or through a warm `CliServer` fork. The rest of that step runs as written. A workflow that calls
+a command the CLI does not have, or forgets to put `.venv/bin` on the PATH, therefore fails here.
 """
 
 from __future__ import annotations
@@ -12,17 +16,22 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from support.cli_server import CliServer
+
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
-LOCAL_SETUP = "make install"
+# The line of an install step that the test environment stands in for (it is installed already).
+INSTALL_LINE = re.compile(r"^\s*uv sync\b[^\n]*$", re.MULTILINE)
 
 
 class Missing:
@@ -143,10 +152,11 @@ class WorkflowRunner:
     remote: Path
     workspace_root: Path
     environment: dict[str, str]
-    package: str
     secrets: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
     artifacts: Path | None = None
+    # None: console scripts are real interpreter processes; a server: they are forks of it.
+    cli_server: CliServer | None = None
 
     def workflow(self, name: str) -> dict:
         return yaml.safe_load((self.project_root / ".github" / "workflows" / name).read_text())
@@ -160,6 +170,7 @@ class WorkflowRunner:
         inputs: dict[str, str] | None = None,
         event: dict | None = None,
         needs: dict[str, dict[str, str]] | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> JobResult:
         workflow = self.workflow(workflow_name)
         job = workflow["jobs"][job_name]
@@ -184,7 +195,10 @@ class WorkflowRunner:
         contexts: dict[str, Any] = {
             "github": github,
             "inputs": self._inputs(workflow, inputs or {}),
-            "secrets": {**self.secrets, "GITHUB_TOKEN": self.environment["GITHUB_TOKEN"]},
+            "secrets": {
+                **(self.secrets if secrets is None else secrets),
+                "GITHUB_TOKEN": self.environment["GITHUB_TOKEN"],
+            },
             "vars": self.variables,
             "env": {},
             "steps": {},
@@ -199,6 +213,8 @@ class WorkflowRunner:
             return self._call_reusable(job, contexts, ref_name, needs)
         summary_file = workspace / "_summary.md"
         summary_file.touch()
+        path_file = workspace / "_path"
+        path_file.touch()
         job_env = {key: str(substitute(value, contexts)) for key, value in (job.get("env") or {}).items()}
         results = []
         for index, step in enumerate(job.get("steps", [])):
@@ -206,7 +222,9 @@ class WorkflowRunner:
             if not condition_holds(step.get("if"), contexts):
                 results.append(StepResult(name, "skipped"))
                 continue
-            result = self._run_step(step, index, name, workspace, contexts, job_env, github, summary_file)
+            result = self._run_step(
+                step, index, name, workspace, contexts, job_env, github, summary_file, path_file
+            )
             results.append(result)
             if step.get("id"):
                 contexts["steps"][step["id"]] = {
@@ -231,8 +249,15 @@ class WorkflowRunner:
             return JobResult("", "", True, [StepResult("skipped by its condition", "skipped")], {}, "")
         called = job["uses"].split(".github/workflows/", 1)[1]
         inputs = {key: str(substitute(value, contexts)) for key, value in (job.get("with") or {}).items()}
+        passed = job.get("secrets") or {}
+        # The callee sees only the secrets the caller passes (all of them with `secrets: inherit`).
+        secrets = (
+            None
+            if passed == "inherit"
+            else {key: str(substitute(value, contexts)) for key, value in passed.items()}
+        )
         results = [
-            self.run_job(called, name, "workflow_call", ref, inputs=inputs, needs=needs)
+            self.run_job(called, name, "workflow_call", ref, inputs=inputs, needs=needs, secrets=secrets)
             for name in self.workflow(called)["jobs"]
         ]
         return JobResult(
@@ -255,15 +280,21 @@ class WorkflowRunner:
         values.update(given)
         return values
 
-    def _run_step(self, step, index, name, workspace, contexts, job_env, github, summary_file) -> StepResult:
+    def _run_step(
+        self, step, index, name, workspace, contexts, job_env, github, summary_file, path_file
+    ) -> StepResult:
         env_values = {key: substitute(value, contexts) for key, value in (step.get("env") or {}).items()}
         step_env = {key: "" if value is None else str(value) for key, value in env_values.items()}
         if "uses" in step:
             return self._local_action(step, name, workspace, contexts, github)
         script = step["run"]
-        if script.strip() == LOCAL_SETUP:
-            self._install_shim(workspace)
-            return StepResult(name, "setup")
+        kind = "run"
+        if INSTALL_LINE.search(script):
+            self._install_console_scripts(workspace)
+            script = INSTALL_LINE.sub(":", script)
+            kind = "setup"
+        # Directories added to $GITHUB_PATH by earlier steps come first, the latest first of all.
+        added = [line for line in reversed(path_file.read_text().splitlines()) if line.strip()]
         output_file = workspace / f"_output_{index}"
         output_file.touch()
         environment = {
@@ -277,7 +308,8 @@ class WorkflowRunner:
             "GITHUB_REF": github["ref"],
             "GITHUB_REF_NAME": github["ref_name"],
             "GITHUB_EVENT_NAME": github["event_name"],
-            "PATH": f"{workspace / '.venv' / 'bin'}{os.pathsep}{self.environment.get('PATH', '')}",
+            "GITHUB_PATH": str(path_file),
+            "PATH": os.pathsep.join([*added, self.environment.get("PATH", "")]),
         }
         completed = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
@@ -292,7 +324,7 @@ class WorkflowRunner:
             if "=" in line:
                 key, value = line.split("=", 1)
                 outputs[key] = value
-        return StepResult(name, "run", completed.returncode, completed.stdout, completed.stderr, outputs)
+        return StepResult(name, kind, completed.returncode, completed.stdout, completed.stderr, outputs)
 
     def _local_action(self, step, name, workspace, contexts, github) -> StepResult:
         action = step["uses"].split("@")[0]
@@ -328,16 +360,25 @@ class WorkflowRunner:
         self._git("clone", "--quiet", str(self.remote), str(target), cwd=self.workspace_root)
         self._git("checkout", "--quiet", ref, cwd=target)
 
-    def _install_shim(self, workspace: Path) -> None:
-        """What `make install` provides: a virtual environment with the `mlops` console script."""
+    def _install_console_scripts(self, workspace: Path) -> None:
+        """What `uv sync` leaves in .venv/bin: the checked-out project's console scripts and python."""
         bin_dir = workspace / ".venv" / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
-        shim = bin_dir / "mlops"
-        shim.write_text(
-            f'#!/bin/sh\nPYTHONPATH="{workspace / "src"}" exec "{sys.executable}" -m {self.package} "$@"\n'
-        )
-        shim.chmod(0o755)
-        (bin_dir / "python").symlink_to(sys.executable)
+        project = tomllib.loads((workspace / "pyproject.toml").read_text(encoding="utf-8"))
+        for script, entry_point in project["project"].get("scripts", {}).items():
+            if self.cli_server is not None:
+                command = "exec " + shlex.join(self.cli_server.command(script, entry_point))
+            else:
+                # the script an installer writes for `name = "module:function"`
+                module, _, function = entry_point.partition(":")
+                code = f"import sys; from {module} import {function} as main; sys.argv[0] = {script!r}"
+                command = shlex.join([sys.executable, "-c", f"{code}; sys.exit(main())"])
+                command = f"PYTHONPATH={shlex.quote(str(workspace / 'src'))} exec {command}"
+            executable = bin_dir / script
+            executable.write_text(f'#!/bin/sh\n{command} "$@"\n')
+            executable.chmod(0o755)
+        if not (bin_dir / "python").exists():
+            (bin_dir / "python").symlink_to(sys.executable)
 
     @staticmethod
     def _git(*arguments: str, cwd: Path) -> str:
