@@ -24,7 +24,7 @@ def _print_metrics(metrics: dict[str, float], baseline: dict[str, float]) -> Non
 
 
 def command_train(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }}.jobs import train
+    from {{ cookiecutter.package_name }}.commands.training import train
 
     result = train(config, force=arguments.force)
     _print_inferred_schema(result.dataset, sys.stderr)
@@ -57,7 +57,7 @@ def _print_decision(decision) -> None:
 
 
 def command_report(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }}.jobs import report
+    from {{ cookiecutter.package_name }}.commands.evidence import report
 
     result = report(config, arguments.version)
     print(
@@ -68,7 +68,7 @@ def command_report(config: ProjectConfig, arguments: argparse.Namespace) -> int:
 
 
 def command_gate(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }}.jobs import gate
+    from {{ cookiecutter.package_name }}.commands.evidence import gate
 
     result = gate(config, arguments.version, arguments.env)
     print(f"Candidate version {arguments.version}")
@@ -80,8 +80,8 @@ def command_gate(config: ProjectConfig, arguments: argparse.Namespace) -> int:
 
 
 def command_verify(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.commands.evidence import bundle_path
     from {{ cookiecutter.package_name }}.governance import evidence
-    from {{ cookiecutter.package_name }}.jobs import bundle_path
 
     directory = bundle_path(config, arguments.version)
     integrity = evidence.verify_bundle(directory)
@@ -95,9 +95,10 @@ def command_verify(config: ProjectConfig, arguments: argparse.Namespace) -> int:
 
 
 def command_run(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }}.delivery import registry
+    from {{ cookiecutter.package_name }}.commands.evidence import bundle_path, check_governance_inputs, gate, report
+    from {{ cookiecutter.package_name }}.commands.training import train
     from {{ cookiecutter.package_name }}.governance import evidence
-    from {{ cookiecutter.package_name }}.jobs import bundle_path, check_governance_inputs, gate, report, train
+    from {{ cookiecutter.package_name }}.io import registry
 
     check_governance_inputs(config)
     result = train(config, force=arguments.force)
@@ -138,8 +139,8 @@ def command_run(config: ProjectConfig, arguments: argparse.Namespace) -> int:
 
 def _deliver_locally(config: ProjectConfig, version: int) -> None:
     """Promote through every environment in order, merging each PR locally, and deploy each one."""
-    from {{ cookiecutter.package_name }} import gitops
-    from {{ cookiecutter.package_name }}.delivery.gitrepo import local_remote
+    from {{ cookiecutter.package_name }}.commands import delivery
+    from {{ cookiecutter.package_name }}.io.git import local_remote
 
     repository = local_remote(config.root)
     if repository is None:
@@ -147,14 +148,14 @@ def _deliver_locally(config: ProjectConfig, version: int) -> None:
         return
     print(f"GitOps remote: {repository.remote} -> {repository.git('remote', 'get-url', repository.remote)}")
     for index, environment in enumerate(config.environments):
-        result = gitops.promote(
+        result = delivery.promote(
             config, repository, environment, version=version if index == 0 else None, merge=True
         )
         print(
             f"Promoted version {result.version} to {environment}: "
             f"{result.branch} merged into env/{environment}"
         )
-        deployed = gitops.deploy(config, repository, environment)
+        deployed = delivery.deploy(config, repository, environment)
         changed = ", ".join(deployed.changed) or "nothing to change"
         print(
             f"Deployed env/{environment}: models:/{config.mlflow.registered_model}@{environment} -> "
@@ -163,27 +164,27 @@ def _deliver_locally(config: ProjectConfig, version: int) -> None:
 
 
 def _github(arguments: argparse.Namespace):
-    from {{ cookiecutter.package_name }}.delivery.github import GitHubClient
+    from {{ cookiecutter.package_name }}.io.github import GitHubClient
 
     return None if getattr(arguments, "no_pr", False) else GitHubClient.from_environment()
 
 
 def _repository(config: ProjectConfig):
-    from {{ cookiecutter.package_name }}.delivery.gitrepo import Repository
+    from {{ cookiecutter.package_name }}.io.git import Repository
 
     return Repository(config.root)
 
 
 def command_promote(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }} import gitops
+    from {{ cookiecutter.package_name }}.commands import delivery
 
     environment = arguments.to
     if arguments.after:
-        environment = gitops.neighbour(config, arguments.after, +1)
+        environment = delivery.neighbour(config, arguments.after, +1)
         if environment is None:
             print(f"{arguments.after} is the last environment: nothing to promote")
             return 0
-    result = gitops.promote(
+    result = delivery.promote(
         config,
         _repository(config),
         environment,
@@ -206,9 +207,9 @@ def command_promote(config: ProjectConfig, arguments: argparse.Namespace) -> int
 
 
 def command_deploy(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }} import gitops
+    from {{ cookiecutter.package_name }}.commands import delivery
 
-    result = gitops.deploy(config, _repository(config), arguments.env, arguments.release)
+    result = delivery.deploy(config, _repository(config), arguments.env, arguments.release)
     changed = ", ".join(result.changed) if result.changed else "nothing to change (already reconciled)"
     print(
         f"{arguments.env}: champion version {result.champion}, challenger {result.challenger}; "
@@ -218,9 +219,9 @@ def command_deploy(config: ProjectConfig, arguments: argparse.Namespace) -> int:
 
 
 def command_rollback(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }} import gitops
+    from {{ cookiecutter.package_name }}.commands import delivery
 
-    previous, result = gitops.rollback(
+    previous, result = delivery.rollback(
         config, _repository(config), arguments.env, _github(arguments), merge=arguments.merge
     )
     print(f"Rollback of {arguments.env} to version {previous.version} on branch {result.branch}")
@@ -230,29 +231,29 @@ def command_rollback(config: ProjectConfig, arguments: argparse.Namespace) -> in
 
 
 def command_release(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }} import gitops
+    from {{ cookiecutter.package_name }}.commands import delivery
 
     environment = arguments.env or config.environments[-1]
-    document = gitops.release(config, _repository(config), environment, _github(arguments))
+    document = delivery.release(config, _repository(config), environment, _github(arguments))
     print(f"Tagged {document['tag']} (version {document['version']} of {environment})")
     return 0
 
 
 def command_summary(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }} import gitops
+    from {{ cookiecutter.package_name }}.commands import delivery
 
-    print(gitops.pull_request_summary(config, arguments.version, arguments.env), end="")
+    print(delivery.pull_request_summary(config, arguments.version, arguments.env), end="")
     return 0
 
 
 def command_comment(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }} import gitops
-    from {{ cookiecutter.package_name }}.delivery.github import GitHubClient
+    from {{ cookiecutter.package_name }}.commands import delivery
+    from {{ cookiecutter.package_name }}.io.github import GitHubClient
 
     if not arguments.body_file.is_file():
         raise ProjectError(f"--body-file {arguments.body_file}: file not found")
     body = arguments.body_file.read_text(encoding="utf-8")
-    comment = GitHubClient.from_environment().upsert_comment(arguments.pr, gitops.COMMENT_MARKER, body)
+    comment = GitHubClient.from_environment().upsert_comment(arguments.pr, delivery.COMMENT_MARKER, body)
     print(f"Comment {comment['id']} on pull request #{arguments.pr} is up to date")
     return 0
 

@@ -13,14 +13,15 @@ import pytest
 import yaml
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
+from {{ cookiecutter.package_name }}.commands.delivery import ensure_bundle, pull_request_summary
+from {{ cookiecutter.package_name }}.commands.evidence import bundle_path, gate, report
+from {{ cookiecutter.package_name }}.commands.training import train
 from {{ cookiecutter.package_name }}.config import GovernanceConfig, ModelConfig, ProjectConfig
-from {{ cookiecutter.package_name }}.delivery import registry
 from {{ cookiecutter.package_name }}.errors import DataValidationError, RegistryError
-from {{ cookiecutter.package_name }}.gitops import ensure_bundle, pull_request_summary
 from {{ cookiecutter.package_name }}.governance.evidence import verify_bundle
 from {{ cookiecutter.package_name }}.governance.policy import PolicyError
 from {{ cookiecutter.package_name }}.governance.summary import render_decision_text
-from {{ cookiecutter.package_name }}.jobs import bundle_path, gate, report, train
+from {{ cookiecutter.package_name }}.io import registry
 from {{ cookiecutter.package_name }}.pipeline.data import load_dataset
 from {{ cookiecutter.package_name }}.pipeline.training import split_dataset
 

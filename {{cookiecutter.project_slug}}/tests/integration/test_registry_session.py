@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fixtures import install_fixture_project
 
+from {{ cookiecutter.package_name }}.commands.training import reusable_version, train
 from {{ cookiecutter.package_name }}.config import load_config
 from {{ cookiecutter.package_name }}.io.registry import Registry, training_digest
-from {{ cookiecutter.package_name }}.jobs import reusable_version, train
 from {{ cookiecutter.package_name }}.pipeline.data import load_dataset
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,10 @@ import hashlib
 import mlflow
 import pytest
 
+from {{ cookiecutter.package_name }}.commands.training import train
 from {{ cookiecutter.package_name }}.config import ProjectConfig
-from {{ cookiecutter.package_name }}.delivery import registry
 from {{ cookiecutter.package_name }}.errors import RegistryError
-from {{ cookiecutter.package_name }}.jobs import train
+from {{ cookiecutter.package_name }}.io import registry
 from {{ cookiecutter.package_name }}.pipeline.evaluation import evaluate
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ HEAVY = (
     "matplotlib",
     "fairlearn",
     "github",
-    f"{PACKAGE}.delivery.gitrepo",
-    f"{PACKAGE}.delivery.github",
+    f"{PACKAGE}.io.git",
+    f"{PACKAGE}.io.github",
 )
 RUNTIME_MODULES = [f"{PACKAGE}.serving", f"{PACKAGE}.contracts.release", f"{PACKAGE}.config"]
 

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.delivery.gitrepo import GitError, Repository
+from {{ cookiecutter.package_name }}.io.git import GitError, Repository
 
 TREE_SUFFIX = "^" + "{tree}"
 

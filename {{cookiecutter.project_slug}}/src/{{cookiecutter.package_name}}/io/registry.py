@@ -266,9 +266,8 @@ class Registry:
         """The held-out metrics logged when a version was trained (`test_<name>`)."""
         logged = self.run(self.version(version).run_id).metrics
         return {
-            name.removeprefix("test_"): value
-            for name, value in logged.items()
-                if name.startswith("test_")}
+            name.removeprefix("test_"): value for name, value in logged.items() if name.startswith("test_")
+        }
 
     def find_versions(self, **tags: str) -> list[RegisteredVersion]:
         """Versions whose tags equal all of `tags`, newest first."""

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.delivery.gitrepo import Repository, push_authentication
 from {{ cookiecutter.package_name }}.delivery.promotion import (
     ensure_environment_branch,
     merge_locally,
     publish_desired_state,
 )
+from {{ cookiecutter.package_name }}.io.git import Repository, push_authentication
 
 pytestmark = pytest.mark.unit
 

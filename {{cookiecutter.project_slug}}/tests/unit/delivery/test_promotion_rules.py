@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import gitops
+from {{ cookiecutter.package_name }}.commands import delivery as promotion_commands
 from {{ cookiecutter.package_name }}.contracts.release import Release
 from {{ cookiecutter.package_name }}.delivery.desired_state import RELEASE_FILE
-from {{ cookiecutter.package_name }}.delivery.gitrepo import GitError, Repository
 from {{ cookiecutter.package_name }}.delivery.promotion import (
     ensure_environment_branch,
     merge_locally,
     publish_desired_state,
 )
 from {{ cookiecutter.package_name }}.errors import ProjectError
+from {{ cookiecutter.package_name }}.io.git import GitError, Repository
 from {{ cookiecutter.package_name }}.io.registry import RegisteredVersion
 
 pytestmark = pytest.mark.unit
@@ -70,7 +70,7 @@ def test_a_later_environment_refuses_a_version_when_the_earlier_one_runs_nothing
 ) -> None:
     repository.fetch()
     with pytest.raises(ProjectError, match="env/staging has no release yet; promote to staging first"):
-        gitops.choose_version(two_environments, repository, "production", 1, None)
+        promotion_commands.choose_version(two_environments, repository, "production", 1, None)
 
 
 def test_a_later_environment_refuses_a_version_the_earlier_one_does_not_run(
@@ -78,23 +78,29 @@ def test_a_later_environment_refuses_a_version_the_earlier_one_does_not_run(
 ) -> None:
     deploy_to_staging(repository, 2)
     with pytest.raises(ProjectError, match=r"version 1 is not what staging runs now \(version 2\)"):
-        gitops.choose_version(two_environments, repository, "production", 1, None)
-    assert gitops.choose_version(two_environments, repository, "production", 2, None) == (2, "env/staging")
-    assert gitops.choose_version(two_environments, repository, "production", None, None) == (
+        promotion_commands.choose_version(two_environments, repository, "production", 1, None)
+    assert promotion_commands.choose_version(two_environments, repository, "production", 2, None) == (
+        2,
+        "env/staging",
+    )
+    assert promotion_commands.choose_version(two_environments, repository, "production", None, None) == (
         2,
         "env/staging",
     )
 
 
 def test_the_first_environment_takes_a_version_by_number(two_environments, repository) -> None:
-    assert gitops.choose_version(two_environments, repository, "staging", 5, None) == (5, "manual")
+    chosen = promotion_commands.choose_version(two_environments, repository, "staging", 5, None)
+    assert chosen == (5, "manual")
 
 
 def test_a_version_trained_from_uncommitted_changes_is_refused() -> None:
     dirty = RegisteredVersion("m", 4, "run", "models:/m/4", {"git_dirty": "true", "git_sha": "a" * 40})
-    with pytest.raises(gitops.DirtyVersionError, match=r"uncommitted changes.*commit your changes"):
-        gitops.refuse_dirty(dirty)
-    gitops.refuse_dirty(RegisteredVersion("m", 5, "run", "models:/m/5", {"git_dirty": "false"}))
+    with pytest.raises(
+        promotion_commands.DirtyVersionError, match=r"uncommitted changes.*commit your changes"
+    ):
+        promotion_commands.refuse_dirty(dirty)
+    promotion_commands.refuse_dirty(RegisteredVersion("m", 5, "run", "models:/m/5", {"git_dirty": "false"}))
 
 
 def test_a_checkout_without_the_remote_says_how_to_add_it(tmp_path: Path) -> None:

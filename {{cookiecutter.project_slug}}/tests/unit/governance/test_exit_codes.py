@@ -26,7 +26,7 @@ def test_an_unexpected_failure_exits_with_the_error_code_not_the_deny_code(
 
 
 def test_a_denied_promotion_exits_with_the_deny_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    from {{ cookiecutter.package_name }}.gitops import PromotionDenied
+    from {{ cookiecutter.package_name }}.commands.delivery import PromotionDenied
 
     def denied(config, arguments) -> int:
         raise PromotionDenied("promotion of version 1 to staging denied: roc_auc is 0.5")

@@ -93,7 +93,7 @@ def group(name: str, count: int, rate: float | None, small: bool = False) -> dic
 
 
 def card_context(text: dict | None = None) -> dict:
-    """Every variable the two templates read, shaped as jobs.report builds them."""
+    """Every variable the two templates read, shaped as commands.evidence.report builds them."""
     gaps = {"demographic_parity_difference": 0.12, "demographic_parity_ratio": 0.55}
     gaps |= {"equalized_odds_difference": 0.2, "equalized_odds_ratio": None}
     return {

@@ -16,7 +16,7 @@ import pytest
 import urllib3.util.retry
 from support.github_api import FakeGitHub
 
-from {{ cookiecutter.package_name }}.delivery.github import GitHubClient, GitHubError
+from {{ cookiecutter.package_name }}.io.github import GitHubClient, GitHubError
 
 pytestmark = pytest.mark.unit
 

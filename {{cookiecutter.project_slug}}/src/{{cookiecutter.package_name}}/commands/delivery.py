@@ -1,4 +1,4 @@
-"""The GitOps steps: promote, deploy, roll back and release, composed from governance and delivery.
+"""Delivery commands: promote, deploy, roll back and release, composed from governance and delivery.
 
 Code lives on main; each environment's desired state lives on its branch `env/<name>`. A model
 reaches an environment only through a pull request into that branch.
@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.commands.evidence import bundle_path, gate, report
 from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.config.environment import settings_path as settings_file
 from {{ cookiecutter.package_name }}.delivery import deploy as deployment
-from {{ cookiecutter.package_name }}.delivery import promotion, registry
+from {{ cookiecutter.package_name }}.delivery import promotion
 from {{ cookiecutter.package_name }}.delivery.desired_state import (
     CODEOWNERS,
     DEPLOY_WORKFLOW,
@@ -22,12 +23,12 @@ from {{ cookiecutter.package_name }}.delivery.desired_state import (
     parse_release,
     render,
 )
-from {{ cookiecutter.package_name }}.delivery.github import GitHubClient
-from {{ cookiecutter.package_name }}.delivery.gitrepo import GitError, Repository
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.governance import evidence
 from {{ cookiecutter.package_name }}.governance.summary import render_evidence_summary, summarise_bundle
-from {{ cookiecutter.package_name }}.jobs import bundle_path, gate, report
+from {{ cookiecutter.package_name }}.io import registry
+from {{ cookiecutter.package_name }}.io.git import GitError, Repository
+from {{ cookiecutter.package_name }}.io.github import GitHubClient
 
 COMMENT_MARKER = "<!-- ml-gitops:model-report -->"
 

@@ -1,4 +1,4 @@
-"""The steps the CLI and the workflows run, each composed from pipeline, governance and delivery."""
+"""Evidence and gate: build a version's evidence bundle and decide whether it may be promoted."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.config import ModelConfig, ProjectConfig
-from {{ cookiecutter.package_name }}.delivery import registry
 from {{ cookiecutter.package_name }}.errors import DataValidationError
 from {{ cookiecutter.package_name }}.governance import charts, evidence, model_card, policy, summary
 from {{ cookiecutter.package_name }}.governance.comparison import (
@@ -25,73 +24,10 @@ from {{ cookiecutter.package_name }}.governance.fairness import (
     describe_largest_gap,
 )
 from {{ cookiecutter.package_name }}.governance.sample_size import held_out_warnings
-from {{ cookiecutter.package_name }}.pipeline.data import Dataset, load_dataset, validate_for_training
+from {{ cookiecutter.package_name }}.io import registry
+from {{ cookiecutter.package_name }}.pipeline.data import Dataset, load_dataset
 from {{ cookiecutter.package_name }}.pipeline.evaluation import evaluate, majority_baseline, positive_scores
-from {{ cookiecutter.package_name }}.pipeline.features import build_pipeline
-from {{ cookiecutter.package_name }}.pipeline.training import Split, fit_pipeline, split_dataset
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    registered: registry.RegisteredVersion
-    dataset: Dataset
-    split: Split
-    model: object
-    metrics: dict[str, float]
-    baseline: dict[str, float]
-    reused: bool = False
-
-
-def reusable_version(config: ProjectConfig, dataset: Dataset) -> registry.RegisteredVersion | None:
-    """The version already trained from this clean commit, these data and this configuration."""
-    revision = registry.source_revision(config.root)
-    if revision.dirty or revision.sha == "unknown":
-        return None
-    found = registry.session(config).find_versions(
-        git_sha=revision.sha,
-        data_digest=dataset.digest,
-        training_digest=registry.training_digest(config),
-        git_dirty="false",
-    )
-    return found[0] if found else None
-
-
-def train(config: ProjectConfig, force: bool = False) -> TrainingResult:
-    """Validate the data, fit, evaluate on the held-out split, and register a new model version.
-
-    When the same clean commit, data and configuration already produced a version, that version is
-    returned (`reused`) instead of registering an identical one; `force` trains anyway.
-    """
-    dataset = load_dataset(config.data, config.data_path)
-    validate_for_training(config.data, dataset, test_size=config.model.test_size)
-    split = split_dataset(dataset, config.model)
-    existing = None if force else reusable_version(config, dataset)
-    if existing is not None:
-        logged = registry.session(config).run(existing.run_id).metrics
-        return TrainingResult(
-            registered=existing,
-            dataset=dataset,
-            split=split,
-            model=registry.load_version(config, existing.version),
-            metrics={k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")},
-            baseline={k.removeprefix("baseline_"): v for k, v in logged.items() if k.startswith("baseline_")},
-            reused=True,
-        )
-    pipeline = build_pipeline(dataset.schema, config.model)
-    model = fit_pipeline(pipeline, split)
-    metrics = evaluate(model, split.test_features, split.test_labels)
-    baseline = majority_baseline(split.train_labels, split.test_labels)
-    params = {
-        "model_family": config.model.family,
-        "test_size": config.model.test_size,
-        "random_state": config.model.random_state,
-        **{f"model__{key}": value for key, value in model.named_steps["model"].get_params().items()},
-    }
-    registered = registry.log_training(
-        config, dataset, model, params, metrics, baseline, input_example=split.test_features
-    )
-    return TrainingResult(registered, dataset, split, model, metrics, baseline)
-
+from {{ cookiecutter.package_name }}.pipeline.training import Split, split_dataset
 
 REPORT_PACKAGES = ("scikit-learn", "pandas", "numpy", "mlflow", "shap", "fairlearn", "regopy")
 GAP_NAMES = (

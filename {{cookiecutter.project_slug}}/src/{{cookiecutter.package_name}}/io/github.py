@@ -10,6 +10,7 @@ a message, a log line or a repr.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -19,6 +20,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from {{ cookiecutter.package_name }}.errors import ProjectError
+
+# PyGithub logs every failed attempt at INFO; the command prints one actionable line instead.
+logging.getLogger("github").setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     from github.GithubException import GithubException
