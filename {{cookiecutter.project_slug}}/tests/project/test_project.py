@@ -5,17 +5,19 @@ data the team brings; these tests read the real configuration and data and say w
 can train, be evidenced and be gated. They hold for any data set: the model must beat the majority
 baseline on the held-out split by more than chance could explain, not reach a figure of the demo data.
 
-The commands run in-process through the command line (`main(argv)`), on a copy of project.yaml whose
-MLflow store and reports are in a temporary directory: the project's own store is never written.
+The commands run as a team runs them (`python -m <package> --config FILE ...`, a process each), on a
+copy of project.yaml whose MLflow store and reports are in a temporary directory: the project's own
+store is never written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import math
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +26,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import ProjectConfig, load_config
 
 pytestmark = pytest.mark.project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILE = PROJECT_ROOT / "project.yaml"
+PACKAGE = "{{ cookiecutter.package_name }}"
 EXIT_ALLOW, EXIT_DENY = 0, 1
 # One-sided z for "better than chance": a model with no skill passes with probability ~0.1 %.
 Z_MARGIN = 3.0
@@ -44,11 +46,20 @@ class Invocation:
 
 
 def invoke(config_file: Path, *arguments: str) -> Invocation:
-    """Run one CLI command in this process, as `mlops --config FILE ...` would."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(["--config", str(config_file), *arguments])
-    return Invocation(code, stdout.getvalue(), stderr.getvalue())
+    """Run one CLI command in its own process, as `mlops --config FILE ...` does."""
+    environment = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [str(PROJECT_ROOT / "src"), *filter(None, [environment.get("PYTHONPATH")])]
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", PACKAGE, "--config", str(config_file), *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=config_file.parent,
+        check=False,
+    )
+    return Invocation(completed.returncode, completed.stdout, completed.stderr)
 
 
 def read_table(config: ProjectConfig) -> pd.DataFrame:
