@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from fixtures import install_fixture_project
 
 from {{ cookiecutter.package_name }}.commands.training import reusable_version, train
 from {{ cookiecutter.package_name }}.config import load_config
+from {{ cookiecutter.package_name }}.io import registry
 from {{ cookiecutter.package_name }}.io.registry import Registry, training_digest
 from {{ cookiecutter.package_name }}.pipeline.data import load_dataset
 
@@ -98,3 +100,20 @@ def test_one_session_looks_each_version_alias_and_run_up_once(committed_project:
         assert registry.version(1).tags["checked"] == "yes"
         registry.set_aliases({"staging": None})
         assert registry.alias("staging") is None
+
+
+def test_sessions_on_two_stores_never_write_to_each_other(project_config, tmp_path: Path) -> None:
+    def store(name: str):
+        settings = project_config.mlflow.model_copy(
+            update={"tracking_uri": f"sqlite:///{tmp_path / name}.db", "artifact_root": tmp_path / name}
+        )
+        return project_config.model_copy(update={"mlflow": settings})
+
+    first, second = store("first"), store("second")
+    registry.session(first).client  # noqa: B018 - the first session connects
+    registry.session(second)._ensure_experiment()  # then another points MLflow's globals elsewhere
+    trained = train(first, force=True)
+    assert registry.session(first).version(trained.registered.version).run_id == trained.registered.run_id
+    assert Registry(second).find_versions() == []
+    assert "MLFLOW_TRACKING_URI" not in os.environ, "a later command would read this session's store"
+    registry.close_sessions()

@@ -97,6 +97,23 @@ def _mlflow():
     return mlflow
 
 
+def _point_mlflow_at(uri: str):
+    """Point MLflow's process-wide APIs (runs, artifact downloads) at `uri`, and only MLflow.
+
+    `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI, which `load_config` reads as the user's
+    override: a later command in the same process would then use this session's store instead of its
+    own. The variable is put back as the user left it.
+    """
+    mlflow = _mlflow()
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if exported is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = exported
+    return mlflow
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -163,7 +180,6 @@ class Registry:
         if self._client is None:
             mlflow = _mlflow()
             try:
-                mlflow.set_tracking_uri(self.config.tracking_uri)
                 self._client = mlflow.MlflowClient(tracking_uri=self.config.tracking_uri)
             except Exception as error:
                 raise self._store_error(error) from None
@@ -177,8 +193,8 @@ class Registry:
 
     def _ensure_experiment(self):
         """Create the project's experiment on first write (a read never creates anything)."""
-        mlflow = _mlflow()
         self.client  # noqa: B018 - connects
+        mlflow = _point_mlflow_at(self.config.tracking_uri)
         if self._experiment_ready:
             return mlflow
         try:
@@ -294,7 +310,7 @@ class Registry:
             target = Path(self._scratch.name) / str(version)
             target.mkdir()
             try:
-                local = _mlflow().artifacts.download_artifacts(
+                local = _point_mlflow_at(self.config.tracking_uri).artifacts.download_artifacts(
                     artifact_uri=registered.source or registered.model_uri, dst_path=str(target)
                 )
             except Exception as error:
@@ -385,6 +401,9 @@ class Registry:
                 # Logging a model that was just fitted: MLflow warns about pip/conda environments that
                 # this project pins itself (pip_requirements), which is expected here.
                 warnings.filterwarnings("ignore", message=".*Failed to resolve installed pip version.*")
+                # A CSV path is both a local file and a local artifact to MLflow's dataset registry;
+                # either reading names the same file.
+                warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
                 with mlflow.start_run(tags=tags):
                     mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
                     mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
