@@ -298,6 +298,54 @@ def command_schemas(config: ProjectConfig, arguments: argparse.Namespace) -> int
     return 0
 
 
+def command_serve(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    import os
+
+    # HistGradientBoosting scores with OpenMP: one thread per scoring call, set before sklearn loads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from {{ cookiecutter.package_name }}.contracts.release import RELEASE_FILE, ReleaseError, parse_release
+    from {{ cookiecutter.package_name }}.io.registry import session
+    from {{ cookiecutter.package_name }}.serving import server
+    from {{ cookiecutter.package_name }}.serving.app import PredictionService
+    from {{ cookiecutter.package_name }}.serving.loading import load_release
+
+    settings = config.environment_settings(arguments.env)
+    if arguments.release is not None:
+        if not arguments.release.is_file():
+            raise ReleaseError(f"--release {arguments.release}: no release file")
+        release = parse_release(arguments.release.read_text(encoding="utf-8"), str(arguments.release))
+    else:
+        from {{ cookiecutter.package_name }}.io.git import Repository
+
+        repository = Repository(config.root)
+        repository.fetch()
+        text = repository.read_file(f"env/{arguments.env}", RELEASE_FILE)
+        if text is None:
+            raise ReleaseError(f"env/{arguments.env} holds no {RELEASE_FILE}: nothing to serve")
+        release = parse_release(text, f"env/{arguments.env}:{RELEASE_FILE}")
+    if release.environment != arguments.env:
+        raise ReleaseError(f"release.yaml is for {release.environment!r}, not {arguments.env!r}")
+    if settings.serving.workers != 1:
+        raise ProjectError(
+            f"environments/{arguments.env}.yaml: serving.workers is {settings.serving.workers}; this "
+            "version serves with one worker process (scale with replicas)"
+        )
+    registry = session(config)
+    service = PredictionService(
+        server.service_options(config, settings, release), lambda: load_release(registry, release)
+    )
+    challenger = f", challenger v{release.challenger}" if release.challenger else ""
+    print(
+        f"Serving {arguments.env} ({release.strategy}: champion v{release.version}{challenger}) on "
+        f"http://{arguments.host}:{arguments.port}",
+        flush=True,
+    )
+    server.run(service, arguments.host, arguments.port)
+    if service.failure is not None:
+        raise ProjectError(service.failure)
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[ProjectConfig, argparse.Namespace], int]]] = {
     "train": ("train, evaluate and register a new model version; prints the version", command_train),
     "report": (
@@ -323,6 +371,7 @@ COMMANDS: dict[str, tuple[str, Callable[[ProjectConfig, argparse.Namespace], int
     "comment": ("create or update the one model-report comment of a pull request", command_comment),
     "environments": ("print the environments in promotion order", command_environments),
     "schemas": ("check (or --write) the JSON Schemas of the settings files in schemas/", command_schemas),
+    "serve": ("serve an environment's release over HTTP: champion, challenger, metrics", command_serve),
     "run": (
         "the whole local loop: train, report, gate, then promote and deploy through every environment",
         command_run,
@@ -375,6 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "schemas":
             command.add_argument("--write", action="store_true", help="regenerate schemas/")
+        if name == "serve":
+            command.add_argument("--env", required=True, help="environment whose release to serve")
+            command.add_argument("--release", type=Path, help="release.yaml (default: read from env/<name>)")
+            command.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+            command.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
         if name in {"train", "run"}:
             command.add_argument(
                 "--force",

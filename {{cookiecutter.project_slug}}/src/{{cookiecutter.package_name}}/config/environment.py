@@ -52,6 +52,14 @@ class Rollout(_Section):
     challenger_weight: int = Field(default=0, ge=0, le=100, description="percent of traffic (canary, ab)")
     steps: list[int] = Field(default=[10, 25, 50, 100], description="canary weights, increasing")
     analysis: CanaryAnalysis = CanaryAnalysis()
+    shadow_fraction: float = Field(
+        default=1.0, ge=0, le=1, description="share of requests the challenger scores under shadow"
+    )
+    experiment_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="recorded with every row under ab (default: <env>-v<champion>-vs-v<challenger>)",
+    )
 
     @field_validator("steps")
     @classmethod
@@ -66,6 +74,13 @@ class Rollout(_Section):
         return steps
 
 
+class PredictionLogSettings(_Section):
+    """Where every scored row is appended (JSON Lines, rotated by size)."""
+
+    directory: Path = Field(default=Path("logs/predictions"), description="relative to the project root")
+    max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="rotate beyond this size")
+
+
 class Serving(_Section):
     """The service's own limits."""
 
@@ -73,6 +88,19 @@ class Serving(_Section):
     max_batch_rows: int = Field(default=1000, ge=1, le=100_000, description="rows per request")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="request body limit")
     batch_window_ms: float = Field(default=2, ge=0, le=1000, description="micro-batching wait")
+    predict_batch_rows: int = Field(
+        default=2048, ge=1, le=100_000, description="most rows scored in one model call (micro-batch)"
+    )
+    max_queued_rows: int = Field(
+        default=20_000, ge=1, description="rows waiting to be scored; beyond it requests get 503"
+    )
+    prediction_log: PredictionLogSettings = PredictionLogSettings()
+    feedback_database_url: str = Field(
+        default="sqlite:///feedback.db",
+        min_length=1,
+        description="where served request ids and feedback labels are stored: any SQLAlchemy URL; "
+        "a relative SQLite path is relative to the project root",
+    )
 
 
 class Autoscaling(_Section):

@@ -1,0 +1,139 @@
+"""The feedback store: which requests were served by which variant, and the labels that come back.
+
+Any SQLAlchemy URL works (SQLite by default). Two tables: `served_requests` (one row per answered
+request: environment, variant, version, experiment id, rows) and `feedback` (one row per label
+received, with the row index inside its request). Joining them is what an experiment report and
+the monitoring read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+)
+from sqlalchemy.engine import make_url
+
+METADATA = MetaData()
+SERVED_REQUESTS = Table(
+    "served_requests",
+    METADATA,
+    Column("request_id", String(64), primary_key=True),
+    Column("served_at", DateTime(timezone=True), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("variant", String(16), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("experiment_id", String(128)),
+    Column("rows", Integer, nullable=False),
+)
+FEEDBACK = Table(
+    "feedback",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("row", Integer, nullable=False),
+    Column("label", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    request_id: str
+    environment: str
+    variant: str
+    model_version: int
+    experiment_id: str | None
+    rows: int
+
+
+def resolve_database_url(url: str, root: Path) -> str:
+    """A relative SQLite path made absolute against the project root; other URLs unchanged."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            return str(parsed.set(database=str(root / path)))
+    return url
+
+
+class FeedbackStore:
+    """One engine for the process; tables are created on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        METADATA.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def record_requests(self, requests: list[ServedRequest]) -> None:
+        """Remember served requests (one per request id; a repeated id is ignored)."""
+        if not requests:
+            return
+        now = datetime.now(UTC)
+        with self.engine.begin() as connection:
+            known = {
+                row[0]
+                for row in connection.execute(
+                    select(SERVED_REQUESTS.c.request_id).where(
+                        SERVED_REQUESTS.c.request_id.in_([item.request_id for item in requests])
+                    )
+                )
+            }
+            fresh = {item.request_id: item for item in requests if item.request_id not in known}
+            if fresh:
+                connection.execute(
+                    insert(SERVED_REQUESTS),
+                    [{**item.__dict__, "served_at": now} for item in fresh.values()],
+                )
+
+    def served(self, request_id: str) -> ServedRequest | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(SERVED_REQUESTS).where(SERVED_REQUESTS.c.request_id == request_id)
+            ).first()
+        if row is None:
+            return None
+        return ServedRequest(
+            row.request_id, row.environment, row.variant, row.model_version, row.experiment_id, row.rows
+        )
+
+    def add_feedback(self, items: list[tuple[str, int, Any]]) -> None:
+        """Store (request_id, row, label) triples in one transaction."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(FEEDBACK),
+                [
+                    {"request_id": request_id, "row": row, "label": label, "received_at": now}
+                    for request_id, row, label in items
+                ],
+            )
+
+    def feedback(self) -> list[dict[str, Any]]:
+        """Every label received, joined with the request it is for."""
+        query = select(
+            FEEDBACK.c.request_id,
+            FEEDBACK.c.row,
+            FEEDBACK.c.label,
+            SERVED_REQUESTS.c.variant,
+            SERVED_REQUESTS.c.model_version,
+            SERVED_REQUESTS.c.experiment_id,
+        ).join(SERVED_REQUESTS, SERVED_REQUESTS.c.request_id == FEEDBACK.c.request_id, isouter=True)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]

@@ -1,0 +1,174 @@
+"""Helpers of the serving tests: the trained workspace, a `serve` process and an HTTP client for it."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from {{ cookiecutter.package_name }}.config import ProjectConfig
+from {{ cookiecutter.package_name }}.contracts.release import Release
+
+SOURCE_DIRECTORY = Path(__file__).resolve().parents[3] / "src"
+READY_TIMEOUT_SECONDS = 90
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A project with two registered versions and the held-out rows to send them."""
+
+    root: Path
+    config: ProjectConfig
+    environment: str
+    champion: int
+    challenger: int
+    champion_digest: str
+    rows: list[dict[str, Any]]
+    champion_model: Any = field(repr=False)
+    challenger_model: Any = field(repr=False)
+
+    def release(self, strategy: str = "direct", weight: int = 0, challenger: bool = True) -> Release:
+        return Release.create(
+            environment=self.environment,
+            model=self.config.mlflow.registered_model,
+            version=self.champion,
+            artifact_digest=self.champion_digest,
+            source_sha="0" * 40,
+            data_digest="fixture",
+            promoted_from="main",
+            policy_pack="standard",
+            strategy=strategy,
+            challenger=self.challenger if challenger and strategy != "direct" else None,
+            challenger_weight=weight,
+        )
+
+
+def json_rows(frame) -> list[dict[str, Any]]:
+    """Rows as a client sends them: JSON values, missing values as null."""
+    return orjson.loads(frame.to_json(orient="records"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+class Service:
+    """A `serve` process on 127.0.0.1 and a small HTTP client for it (one connection per call)."""
+
+    def __init__(self, process: subprocess.Popen, port: int, directory: Path) -> None:
+        self.process = process
+        self.port = port
+        self.directory = directory
+
+    @property
+    def log_directory(self) -> Path:
+        return self.directory / "predictions"
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Answer:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        finally:
+            connection.close()
+
+    def post(self, path: str, document: Any, headers: dict[str, str] | None = None) -> Answer:
+        return self.request(
+            "POST", path, orjson.dumps(document), {"Content-Type": "application/json", **(headers or {})}
+        )
+
+    def get(self, path: str) -> Answer:
+        return self.request("GET", path)
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of /metrics as 'name{labels}' -> value."""
+        samples = {}
+        for line in self.get("/metrics").body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_service(
+    workspace: Workspace, directory: Path, release: Release, settings: dict[str, Any] | None = None
+) -> Service:
+    """Write the environment's settings and the release, start `serve`, wait until ready."""
+    directory.mkdir(parents=True, exist_ok=True)
+    environment_file = workspace.root / "environments" / f"{workspace.environment}.yaml"
+    environment_file.parent.mkdir(exist_ok=True)
+    settings = dict(settings or {})
+    serving = {
+        "prediction_log": {"directory": str(directory / "predictions")},
+        "feedback_database_url": f"sqlite:///{directory / 'feedback.db'}",
+        **settings.pop("serving", {}),
+    }
+    document = {"serving": serving, **settings}
+    environment_file.write_text(yaml.safe_dump(document))
+    release_file = directory / "release.yaml"
+    release_file.write_text(release.to_yaml())
+    port = free_port()
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SOURCE_DIRECTORY), os.environ.get("PYTHONPATH")])),
+    }
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    package = "{{ cookiecutter.package_name }}"
+    command = [sys.executable, "-m", package, "--config", str(workspace.root / "project.yaml"), "serve"]
+    command += ["--env", workspace.environment, "--release", str(release_file), "--port", str(port)]
+    stderr = (directory / "stderr.txt").open("wb")
+    process = subprocess.Popen(
+        command, cwd=workspace.root, env=environment, stdout=subprocess.DEVNULL, stderr=stderr
+    )
+    service = Service(process, port, directory)
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited with {process.returncode}: {read_stderr(directory)}")
+        try:
+            if service.get("/health/ready").status == 200:
+                return service
+        except OSError:
+            pass
+        time.sleep(0.1)
+    service.stop(signal.SIGKILL)
+    raise AssertionError(f"serve was not ready within {READY_TIMEOUT_SECONDS} s: {read_stderr(directory)}")
+
+
+def read_stderr(directory: Path) -> str:
+    return (directory / "stderr.txt").read_text(errors="replace")[-3000:]
