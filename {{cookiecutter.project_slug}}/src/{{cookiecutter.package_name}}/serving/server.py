@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import signal
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
@@ -70,4 +71,15 @@ def run(service, host: str, port: int) -> None:
         server.should_exit = True
 
     service.on_failure = stop
-    server.run()
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the handler that
+    # was installed before it; a drained shutdown is a normal end here, so that handler does nothing.
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A signal that arrives after the graceful shutdown has nothing left to stop."""

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,44 @@ class Service:
                 name, _, value = line.rpartition(" ")
                 samples[name] = float(value)
         return samples
+
+    def send_many(
+        self, requests: list[tuple[str, Any, dict[str, str]]], concurrency: int = 8
+    ) -> list[Answer | None]:
+        """POST each (path, document, headers) over `concurrency` keep-alive connections, in order.
+
+        A request that fails at the connection level (the server went away) answers None.
+        """
+        answers: list[Answer | None] = [None] * len(requests)
+
+        def client(offset: int) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                for index in range(offset, len(requests), concurrency):
+                    path, document, headers = requests[index]
+                    try:
+                        connection.request(
+                            "POST",
+                            path,
+                            body=orjson.dumps(document),
+                            headers={"Content-Type": "application/json", **headers},
+                        )
+                        response = connection.getresponse()
+                        answers[index] = Answer(
+                            response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+                        )
+                    except (OSError, http.client.HTTPException):
+                        connection.close()
+                        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=client, args=(offset,)) for offset in range(concurrency)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return answers
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:
