@@ -18,12 +18,6 @@ from {{ cookiecutter.package_name }}.config import MlflowConfig, ProjectConfig
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "project: the team's checks on project.yaml and its data (tests/project/)"
-    )
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _no_ambient_tracking_server() -> Iterator[None]:
     """Tests choose their own store; a tracking URI exported in the shell must not leak in."""

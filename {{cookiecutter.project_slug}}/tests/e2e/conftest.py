@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fixtures import install_fixture_project
 from support.cli_server import CliServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -34,11 +35,8 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def copy_project(directory: Path) -> Path:
-    """The project's config, data, policy pack and card text, so runs write their store next to them."""
-    for name in ("project.yaml", "model_card.yaml"):
-        shutil.copy(PROJECT_ROOT / name, directory / name)
-    for name in ("data", "policies"):
-        shutil.copytree(PROJECT_ROOT / name, directory / name)
+    """The fixture project (tests/fixtures): config, data and card text, with the installed policy pack."""
+    install_fixture_project(directory)
     return directory
 
 

@@ -91,7 +91,7 @@ def test_invalid_config_is_one_line_without_traceback(workspace: Path, cli_proce
 
 
 def test_bad_data_registers_nothing(workspace: Path, cli) -> None:
-    data_file = workspace / "data" / "adult_sample.csv"
+    data_file = load_config(workspace / "project.yaml").data_path
     lines = data_file.read_text().splitlines()
     lines[0] = lines[0].replace("hours-per-week", "hours")
     data_file.write_text("\n".join(lines) + "\n")

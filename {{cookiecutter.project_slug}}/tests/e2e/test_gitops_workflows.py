@@ -23,11 +23,10 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
+from fixtures import FIXTURE_CONFIG_FILE, fixture_config, install_fixture_project
 from support.cli_server import CliServer
 from support.github_api import FakeGitHub
 from support.workflow_runner import JobResult, WorkflowRunner
-
-from {{ cookiecutter.package_name }}.config import load_config
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +82,7 @@ def renamed_model(project_yaml: str, old: str, new: str) -> str:
 
 @pytest.fixture(scope="session")
 def config():
-    return load_config(PROJECT_ROOT / "project.yaml")
+    return fixture_config()
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +91,7 @@ def seed_remote(tmp_path_factory: pytest.TempPathFactory, config) -> tuple[Path,
     root = tmp_path_factory.mktemp("seed")
     seed = root / "seed"
     shutil.copytree(PROJECT_ROOT, seed, ignore=IGNORED)
+    install_fixture_project(seed)
     remote = root / "seed.git"
     git(root, "init", "--quiet", "--bare", "-b", "main", str(remote))
     git(seed, "init", "--quiet", "-b", "main")
@@ -184,7 +184,7 @@ def process_loop(tmp_path: Path, seed_remote, mlflow_server, config) -> Loop:
 @pytest.fixture
 def own_model(loop: Loop, config) -> Loop:
     """The loop, with main switched to a registered model no other test uses (its aliases move)."""
-    project_file = PROJECT_ROOT / "project.yaml"
+    project_file = FIXTURE_CONFIG_FILE
     model = f"{config.mlflow.registered_model}-{loop.runner.remote.parent.name[-12:]}".replace("_", "-")
     text = renamed_model(project_file.read_text(), config.mlflow.registered_model, model)
     commit_on_main(loop.runner.remote, "a model of this test's own", {"project.yaml": text})
