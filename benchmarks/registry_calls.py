@@ -48,8 +48,21 @@ def bake(revision: str, directory: Path) -> Path:
     return next(output.iterdir())
 
 
+GENERIC = (
+    (re.compile(r"/mlflow-artifacts/artifacts/.+"), "/mlflow-artifacts/artifacts/<file>"),
+    (re.compile(r"/logged-models/[^/]+$"), "/logged-models/<id>"),
+)
+
+
+def generic(path: str) -> str:
+    for pattern, replacement in GENERIC:
+        path = pattern.sub(replacement, path)
+    return path
+
+
 def requests_in(log: Path) -> list[str]:
-    return [" ".join(match.groups()) for match in REQUEST.finditer(log.read_text(errors="replace"))]
+    text = log.read_text(errors="replace")
+    return [f"{method} {generic(path)}" for method, path in REQUEST.findall(text)]
 
 
 def count_promote(revision: str) -> collections.Counter:
@@ -118,12 +131,10 @@ def main() -> int:
         for label, revision in (("before", arguments.before), ("after", arguments.after))
     }
     endpoints = sorted(set().union(*counts.values()), key=lambda name: -sum(c[name] for c in counts.values()))
-    artifact = re.compile(r"/mlflow-artifacts/artifacts/.+")
     print(f"MLflow REST calls of one `promote --no-pr` ({arguments.before} vs {arguments.after})")
     print(f"{'endpoint':<70}{'before':>8}{'after':>8}")
     for name in endpoints:
-        shown = artifact.sub("/mlflow-artifacts/artifacts/<file>", name)
-        print(f"{shown[:69]:<70}{counts['before'][name]:>8}{counts['after'][name]:>8}")
+        print(f"{name[:69]:<70}{counts['before'][name]:>8}{counts['after'][name]:>8}")
     total_before, total_after = sum(counts["before"].values()), sum(counts["after"].values())
     print(f"{'total':<70}{total_before:>8}{total_after:>8}")
     print(f"ratio after/before: {total_after / total_before:.2f}")
