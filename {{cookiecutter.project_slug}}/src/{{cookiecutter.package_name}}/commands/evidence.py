@@ -37,6 +37,7 @@ GAP_NAMES = (
     "equalized_odds_ratio",
 )
 CHECKS_FILE = "checks.json"  # what the gate reads besides metrics and fairness: card check, warnings
+SCHEMA_FILE = "schema.json"  # the feature columns by type, as declared or inferred from the data
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ def report(config: ProjectConfig, version: int) -> ReportResult:
         "shap.json": _json(shap_report.to_dict()),
         "fairness.json": _json(fairness_document),
         CHECKS_FILE: _json(checks),
+        SCHEMA_FILE: _json(dataset.schema.to_dict()),
         **images,
     }
     environment = config.environments[0]
@@ -268,6 +270,8 @@ def report(config: ProjectConfig, version: int) -> ReportResult:
             ],
             target=config.data.target,
             positive_label=config.data.positive_label,
+            numeric_columns=list(dataset.schema.numeric),
+            schema_inferred=dataset.schema.inferred,
         ),
         "metrics": metrics,
         "baseline": baseline,

@@ -108,13 +108,21 @@ def data_facts(
     model_inputs: list[str],
     target: str,
     positive_label: str,
+    numeric_columns: list[str] | None = None,
+    schema_inferred: bool = False,
 ) -> dict[str, Any]:
     """The card's description of the data, read off the data the model was trained and evaluated on.
 
     `features` and `labels` are the whole data set as the pipeline received it, `model_inputs` the
     columns the fitted model takes; a sensitive feature is a model input only when it is one of them.
+    `numeric_columns` is the schema the pipeline used (declared or inferred); without it the types
+    are read off the data.
     """
-    numeric = [column for column in model_inputs if pd.api.types.is_numeric_dtype(features[column])]
+    if numeric_columns is None:  # no schema given: read the types off the data
+        numeric_columns = [
+            column for column in model_inputs if pd.api.types.is_numeric_dtype(features[column])
+        ]
+    numeric = [column for column in model_inputs if column in numeric_columns]
     categorical = [column for column in model_inputs if column not in numeric]
     return {
         "name": name,
@@ -130,6 +138,7 @@ def data_facts(
         "test_positive_rows": int((test_labels == 1).sum()),
         "features": list(model_inputs),
         "numeric_features": numeric,
+        "schema_inferred": schema_inferred,
         "categorical_features": categorical,
         "sensitive_features": [
             {
