@@ -64,11 +64,21 @@ class PredictionLog:
         self._size = 0
 
     def _write(self, records: list[dict[str, Any]]) -> None:
-        if self._handle is None or self._size >= self.max_file_bytes:
-            self._open_next()
-        data = b"".join(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for record in records)
-        self._handle.write(data)
-        self._size += len(data)
+        """Write lines, starting a new file whenever the current one reaches max_file_bytes."""
+        pending: list[bytes] = []
+        for record in records:
+            if self._handle is None or self._size >= self.max_file_bytes:
+                self._flush_lines(pending)
+                self._open_next()
+            line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+            pending.append(line)
+            self._size += len(line)
+        self._flush_lines(pending)
+
+    def _flush_lines(self, lines: list[bytes]) -> None:
+        if lines:
+            self._handle.write(b"".join(lines))
+            lines.clear()
 
     def _write_forever(self) -> None:
         stopping = False

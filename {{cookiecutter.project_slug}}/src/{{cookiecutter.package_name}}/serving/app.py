@@ -48,6 +48,14 @@ def json_response(document: Any, status: int = 200, headers: dict[str, str] | No
     )
 
 
+class ModelFailure(Exception):
+    """The model raised while scoring valid rows: a 500, counted under the variant that failed."""
+
+    def __init__(self, variant: str, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.variant = variant
+
+
 @dataclass(frozen=True)
 class ServiceOptions:
     """What the service needs besides the models: its environment, limits and where it writes."""
@@ -137,7 +145,12 @@ class PredictionService:
         request_id = uuid.uuid4().hex
         decision = choose_variant(self.options.policy, routing_key, request_id)
         model = self.models[decision.variant]
-        scores = await self.batchers[decision.variant].score(rows)
+        try:
+            scores = await self.batchers[decision.variant].score(rows)
+        except QueueFull:
+            raise
+        except Exception as error:
+            raise ModelFailure(decision.variant, error) from error
         served = ServedRequest(
             request_id,
             self.options.environment,
@@ -309,10 +322,14 @@ def create_app(service: PredictionService) -> Starlette:
                     503,
                     {"Retry-After": RETRY_AFTER_SECONDS},
                 )
-            except Exception as error:
+            except ModelFailure as error:
+                outcome.variant = error.variant
                 metrics.errors.labels("model_failure").inc()
+                response = json_response({"error": {"kind": "model_failure", "message": str(error)}}, 500)
+            except Exception as error:
+                metrics.errors.labels("internal").inc()
                 response = json_response(
-                    {"error": {"kind": "model_failure", "message": f"{type(error).__name__}: {error}"}}, 500
+                    {"error": {"kind": "internal", "message": f"{type(error).__name__}: {error}"}}, 500
                 )
             metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
             metrics.requests.labels(endpoint, outcome.variant, str(response.status_code)).inc()
