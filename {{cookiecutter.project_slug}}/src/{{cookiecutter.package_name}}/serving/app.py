@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from starlette.routing import Route
 
 from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, ServedRequest
 from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog
-from {{ cookiecutter.package_name }}.serving.batching import MicroBatcher, QueueFull
+from {{ cookiecutter.package_name }}.serving.batching import MicroBatcher, QueueFull, scoring_executor
 from {{ cookiecutter.package_name }}.serving.metrics import NO_VARIANT, ServiceMetrics
 from {{ cookiecutter.package_name }}.serving.model import CHALLENGER, CHAMPION, Scores, ServedModel
 from {{ cookiecutter.package_name }}.serving.routing import RoutingPolicy, choose_variant, hash_routing_key
@@ -90,6 +91,7 @@ class PredictionService:
         self._recent: OrderedDict[str, ServedRequest] = OrderedDict()
         self._background: set[asyncio.Task] = set()
         self._loading: asyncio.Task | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -107,6 +109,7 @@ class PredictionService:
             if self.on_failure is not None:
                 self.on_failure(self.failure)
             return
+        self._executor = scoring_executor()
         for variant, model in models.items():
             batcher = MicroBatcher(
                 model.score,
@@ -115,6 +118,7 @@ class PredictionService:
                 max_queued_rows=self.options.max_queued_rows,
                 name=variant,
                 on_batch=self.metrics.batch_rows.labels(variant).observe,
+                executor=self._executor,
             )
             batcher.start()
             self.batchers[variant] = batcher
@@ -132,6 +136,8 @@ class PredictionService:
             await asyncio.gather(*self._background, return_exceptions=True)
         for batcher in self.batchers.values():
             await batcher.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         if self.log is not None:
             self.log.close()
         if self.store is not None:
