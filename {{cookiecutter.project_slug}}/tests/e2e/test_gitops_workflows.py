@@ -371,6 +371,7 @@ def test_racing_promotions_end_with_one_pull_request(loop: Loop, shared_report, 
         racer.start()
     for racer in racers:
         racer.join()
+    assert len(results) == 2, "both promotions ran to the end"
     assert any(result.success for result in results), results[0].log()
     assert len(github.open_pull_requests(head=f"promote/{first}", base=f"env/{first}")) == 1
     release = yaml.safe_load(git(runner.remote, "show", f"promote/{first}:release.yaml"))

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,10 +175,9 @@ class WorkflowRunner:
     ) -> JobResult:
         workflow = self.workflow(workflow_name)
         job = workflow["jobs"][job_name]
-        workspace = (
-            self.workspace_root / f"{workflow_name}-{job_name}-{len(list(self.workspace_root.iterdir()))}"
-        )
-        workspace.mkdir(parents=True)
+        # A fresh directory per job run, safe when two jobs start at once (racing promotions).
+        self.workspace_root.mkdir(parents=True, exist_ok=True)
+        workspace = Path(tempfile.mkdtemp(prefix=f"{workflow_name}-{job_name}-", dir=self.workspace_root))
         ref_name = ref.removeprefix("refs/heads/")
         sha = self._git("rev-parse", ref_name, cwd=self.remote)
         github = {

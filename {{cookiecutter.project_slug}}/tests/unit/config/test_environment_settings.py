@@ -100,3 +100,9 @@ def test_partial_settings_keep_the_other_defaults(tmp_path: Path) -> None:
 def test_environment_name_rule(name: str, problem: str | None) -> None:
     found = environment_name_problem(name)
     assert (found is None) if problem is None else (problem in found)
+
+
+def test_the_installed_thresholds_point_editors_at_their_published_schema() -> None:
+    first_line = (PROJECT_ROOT / "policies" / "thresholds.yaml").read_text(encoding="utf-8").splitlines()[0]
+    assert first_line == f"# yaml-language-server: $schema=../{SCHEMAS_DIR}/thresholds.schema.json"
+    assert (PROJECT_ROOT / SCHEMAS_DIR / "thresholds.schema.json").is_file()
