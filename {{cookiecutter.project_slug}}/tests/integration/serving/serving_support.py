@@ -82,6 +82,7 @@ class Service:
         self.process = process
         self.port = port
         self.directory = directory
+        self.answered_not_ready = False  # /health/ready said 503 before it said 200
 
     @property
     def log_directory(self) -> Path:
@@ -200,10 +201,12 @@ def start_service(
         if process.poll() is not None:
             raise AssertionError(f"serve exited with {process.returncode}: {read_stderr(directory)}")
         try:
-            if service.get("/health/ready").status == 200:
-                return service
+            status = service.get("/health/ready").status
         except OSError:
-            pass
+            status = None
+        if status == 200:
+            return service
+        service.answered_not_ready = service.answered_not_ready or status == 503
         time.sleep(0.1)
     service.stop(signal.SIGKILL)
     raise AssertionError(f"serve was not ready within {READY_TIMEOUT_SECONDS} s: {read_stderr(directory)}")

@@ -55,14 +55,18 @@ def service(workspace: Workspace, service_factory):
 def payloads(rows: list[dict]) -> dict[str, dict]:
     columns = list(rows[0])
     return {
-        "dataframe_split": {"dataframe_split": {"columns": columns, "data": [list(row.values()) for row in rows]}},
+        "dataframe_split": {
+            "dataframe_split": {"columns": columns, "data": [list(row.values()) for row in rows]}
+        },
         "dataframe_records": {"dataframe_records": rows},
         "instances": {"instances": rows},
     }
 
 
 @pytest.mark.parametrize("form", ["dataframe_split", "dataframe_records", "instances"])
-def test_invocations_equal_mlflow_models_serve(workspace: Workspace, service, mlflow_server, form: str) -> None:
+def test_invocations_equal_mlflow_models_serve(
+    workspace: Workspace, service, mlflow_server, form: str
+) -> None:
     rows = [row for row in workspace.rows if None not in row.values()][:80]
     document = payloads(rows)[form]
     theirs: Answer = mlflow_server.post("/invocations", document)

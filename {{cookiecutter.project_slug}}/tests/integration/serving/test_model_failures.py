@@ -59,7 +59,9 @@ def serve_in_thread(directory: Path, policy: RoutingPolicy, models: dict[str, Se
     )
     service = PredictionService(options, lambda: models)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="error")
+    )
     thread = threading.Thread(target=server.run)
     thread.start()
     client = Service(None, port, directory)  # type: ignore[arg-type]
@@ -106,7 +108,8 @@ def test_a_full_queue_answers_503_with_retry_after(running) -> None:
     pipeline.delay = 0.2
     try:
         answers = client.send_many(
-            [("/predict", {"instances": [{"age": 30, "sex": "Female"}]}, {}) for _ in range(12)], concurrency=12
+            [("/predict", {"instances": [{"age": 30, "sex": "Female"}]}, {}) for _ in range(12)],
+            concurrency=12,
         )
     finally:
         pipeline.delay = 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from serving_support import Workspace
+from serving_support import Workspace, start_service
 
 from {{ cookiecutter.package_name }}.io.prediction_log import read_prediction_log
 
@@ -128,3 +128,15 @@ def test_every_answered_row_is_in_the_prediction_log(workspace: Workspace, servi
     assert first["variant"] == "champion" and first["model_version"] == workspace.champion
     assert first["environment"] == workspace.environment
     assert first["score"] == pytest.approx(answer.json()["predictions"][0]["score"])
+
+
+def test_an_artifact_whose_digest_differs_from_the_release_is_not_served(
+    workspace: Workspace, tmp_path
+) -> None:
+    forged = workspace.release("direct").model_copy(deep=True)
+    document = forged.model_dump(by_alias=True)
+    document["model"]["artifact_digest"] = "sha256:" + "0" * 64
+    release = type(forged).model_validate(document)
+    with pytest.raises(AssertionError, match="exited with 2") as failed:
+        start_service(workspace, tmp_path / "forged", release)
+    assert "refusing to serve" in str(failed.value) and "sha256:" + "0" * 64 in str(failed.value)
