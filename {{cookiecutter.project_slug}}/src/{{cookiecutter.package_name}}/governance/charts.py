@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import matplotlib
 
@@ -47,7 +48,11 @@ def _as_numbers(column):
 def shap_beeswarm_png(report: ShapReport) -> bytes:
     import shap
 
-    shap.plots.beeswarm(_explanation(report), max_display=MAX_DISPLAY, show=False, plot_size=(8, 5))
+    with warnings.catch_warnings():
+        # shap colours each dot by the feature's value; a categorical column has none (NaN), which
+        # shap's colour scaling reports as an all-NaN slice. The dots are drawn grey, as intended.
+        warnings.filterwarnings("ignore", message="All-NaN slice encountered", category=RuntimeWarning)
+        shap.plots.beeswarm(_explanation(report), max_display=MAX_DISPLAY, show=False, plot_size=(8, 5))
     figure = plt.gcf()
     figure.suptitle(f"SHAP values per feature ({report.output}, {len(report.values)} rows)", fontsize=10)
     return _png(figure)
