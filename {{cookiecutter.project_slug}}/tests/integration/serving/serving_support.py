@@ -166,9 +166,12 @@ class Service:
 
 
 def start_service(
-    workspace: Workspace, directory: Path, release: Release, settings: dict[str, Any] | None = None
+    workspace: Workspace, directory: Path, release: Release | None, settings: dict[str, Any] | None = None
 ) -> Service:
-    """Write the environment's settings and the release, start `serve`, wait until ready."""
+    """Write the environment's settings and the release, start `serve`, wait until ready.
+
+    Without a release, `serve` reads it from the env/<name> branch of the workspace's git remote.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     environment_file = workspace.root / "environments" / f"{workspace.environment}.yaml"
     environment_file.parent.mkdir(exist_ok=True)
@@ -180,8 +183,11 @@ def start_service(
     }
     document = {"serving": serving, **settings}
     environment_file.write_text(yaml.safe_dump(document))
-    release_file = directory / "release.yaml"
-    release_file.write_text(release.to_yaml())
+    release_arguments = []
+    if release is not None:
+        release_file = directory / "release.yaml"
+        release_file.write_text(release.to_yaml())
+        release_arguments = ["--release", str(release_file)]
     port = free_port()
     environment = {
         **os.environ,
@@ -190,7 +196,7 @@ def start_service(
     environment.pop("MLFLOW_TRACKING_URI", None)
     package = "{{ cookiecutter.package_name }}"
     command = [sys.executable, "-m", package, "--config", str(workspace.root / "project.yaml"), "serve"]
-    command += ["--env", workspace.environment, "--release", str(release_file), "--port", str(port)]
+    command += ["--env", workspace.environment, *release_arguments, "--port", str(port)]
     stderr = (directory / "stderr.txt").open("wb")
     process = subprocess.Popen(
         command, cwd=workspace.root, env=environment, stdout=subprocess.DEVNULL, stderr=stderr

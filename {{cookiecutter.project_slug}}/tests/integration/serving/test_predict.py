@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -140,3 +142,29 @@ def test_an_artifact_whose_digest_differs_from_the_release_is_not_served(
     with pytest.raises(AssertionError, match="exited with 2") as failed:
         start_service(workspace, tmp_path / "forged", release)
     assert "refusing to serve" in str(failed.value) and "sha256:" + "0" * 64 in str(failed.value)
+
+
+def git(cwd, *arguments: str) -> None:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", *identity, *arguments], cwd=cwd, check=True, capture_output=True)
+
+
+def test_serve_reads_the_release_from_the_environment_branch(workspace: Workspace, tmp_path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    branch = tmp_path / "branch"
+    git(tmp_path, "init", "--quiet", "-b", f"env/{workspace.environment}", str(branch))
+    (branch / "release.yaml").write_text(workspace.release("canary", 40).to_yaml())
+    git(branch, "add", "release.yaml")
+    git(branch, "commit", "--quiet", "-m", "release")
+    git(branch, "push", "--quiet", str(remote), f"env/{workspace.environment}")
+    if not (workspace.root / ".git").exists():
+        git(workspace.root, "init", "--quiet", "-b", "main")
+        git(workspace.root, "remote", "add", "origin", str(remote))
+    service = start_service(workspace, tmp_path / "from-branch", None)
+    try:
+        info = service.get("/info").json()
+        assert (info["strategy"], info["challenger_weight"]) == ("canary", 40)
+        assert info["models"]["challenger"]["version"] == workspace.challenger
+    finally:
+        service.stop()
