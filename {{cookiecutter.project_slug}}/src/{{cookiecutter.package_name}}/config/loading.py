@@ -10,7 +10,6 @@ from pydantic import BaseModel, ValidationError
 
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
-# A TypeVar, not type-parameter syntax: generated projects may target Python 3.11 (hence the UP047 noqa).
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -35,9 +34,7 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
 
 
-def validate(  # noqa: UP047
-    model: type[Model], document: Any, source: str, error: type[Exception] = ConfigError
-) -> Model:
+def validate(model: type[Model], document: Any, source: str, error: type[Exception] = ConfigError) -> Model:
     """`document` as `model`; every problem is reported with the key it concerns."""
     if document is None:
         document = {}
@@ -49,7 +46,7 @@ def validate(  # noqa: UP047
         raise error(f"{source}: " + "; ".join(describe(item) for item in problems.errors())) from None
 
 
-def load_model(model: type[Model], path: Path) -> Model:  # noqa: UP047
+def load_model(model: type[Model], path: Path) -> Model:
     """Read and validate one YAML file."""
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
