@@ -315,9 +315,14 @@ def command_serve(config: ProjectConfig, arguments: argparse.Namespace) -> int:
             raise ReleaseError(f"--release {arguments.release}: no release file")
         release = parse_release(arguments.release.read_text(encoding="utf-8"), str(arguments.release))
     else:
-        from {{ cookiecutter.package_name }}.io.git import Repository
+        from {{ cookiecutter.package_name }}.io.git import LOCAL_REMOTE_NAME, Repository
 
         repository = Repository(config.root)
+        if repository.remote not in repository.git("remote").split() and LOCAL_REMOTE_NAME in (
+            repository.git("remote").split()
+        ):
+            # No hosted remote, but the local loop (`run`) has one: serve what it promoted.
+            repository = Repository(config.root, remote=LOCAL_REMOTE_NAME)
         repository.fetch()
         text = repository.read_file(f"env/{arguments.env}", RELEASE_FILE)
         if text is None:
