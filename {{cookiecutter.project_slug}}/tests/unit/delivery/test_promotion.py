@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from support.git_remote import clone_with_remote, git
 
 from {{ cookiecutter.package_name }}.delivery.promotion import (
     ensure_environment_branch,
@@ -17,23 +17,9 @@ from {{ cookiecutter.package_name }}.io.git import Repository, push_authenticati
 pytestmark = pytest.mark.unit
 
 
-def git(cwd: Path, *arguments: str) -> str:
-    return subprocess.run(
-        ["git", *arguments], cwd=cwd, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
 @pytest.fixture
 def repository(tmp_path: Path) -> Repository:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(remote))
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(remote), str(clone))
-    (clone / "README.md").write_text("code\n")
-    git(clone, "add", "README.md")
-    git(clone, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "code")
-    git(clone, "push", "--quiet", "origin", "main")
-    return Repository(clone)
+    return clone_with_remote(tmp_path)
 
 
 def remote_file(repository: Repository, branch: str, path: str) -> str:
