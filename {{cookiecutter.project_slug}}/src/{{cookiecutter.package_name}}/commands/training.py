@@ -48,14 +48,14 @@ def train(config: ProjectConfig, force: bool = False) -> TrainingResult:
     split = split_dataset(dataset, config.model)
     existing = None if force else reusable_version(config, dataset)
     if existing is not None:
-        logged = registry.session(config).run(existing.run_id).metrics
+        session = registry.session(config)
         return TrainingResult(
             registered=existing,
             dataset=dataset,
             split=split,
-            model=registry.load_version(config, existing.version),
-            metrics={k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")},
-            baseline={k.removeprefix("baseline_"): v for k, v in logged.items() if k.startswith("baseline_")},
+            model=session.load_model(existing.version),
+            metrics=session.logged_metrics(existing.version, "test_"),
+            baseline=session.logged_metrics(existing.version, "baseline_"),
             reused=True,
         )
     pipeline = build_pipeline(dataset.schema, config.model)

@@ -278,12 +278,10 @@ class Registry:
             self._runs[run_id] = RunDetails(dict(found.data.params), dict(found.data.metrics))
         return self._runs[run_id]
 
-    def held_out_metrics(self, version: int) -> dict[str, float]:
-        """The held-out metrics logged when a version was trained (`test_<name>`)."""
+    def logged_metrics(self, version: int, prefix: str) -> dict[str, float]:
+        """The metrics logged as `<prefix><name>` when a version was trained (`test_`, `baseline_`)."""
         logged = self.run(self.version(version).run_id).metrics
-        return {
-            name.removeprefix("test_"): value for name, value in logged.items() if name.startswith("test_")
-        }
+        return {name.removeprefix(prefix): value for name, value in logged.items() if name.startswith(prefix)}
 
     def find_versions(self, **tags: str) -> list[RegisteredVersion]:
         """Versions whose tags equal all of `tags`, newest first."""
