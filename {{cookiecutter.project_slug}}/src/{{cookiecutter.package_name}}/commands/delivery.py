@@ -12,17 +12,10 @@ from pathlib import Path
 from {{ cookiecutter.package_name }}.commands.evidence import bundle_path, gate, report
 from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.config.environment import settings_path as settings_file
+from {{ cookiecutter.package_name }}.contracts.release import RELEASE_FILE, Release, ReleaseError, parse_release
 from {{ cookiecutter.package_name }}.delivery import deploy as deployment
 from {{ cookiecutter.package_name }}.delivery import promotion
-from {{ cookiecutter.package_name }}.delivery.desired_state import (
-    CODEOWNERS,
-    DEPLOY_WORKFLOW,
-    RELEASE_FILE,
-    Release,
-    ReleaseError,
-    parse_release,
-    render,
-)
+from {{ cookiecutter.package_name }}.delivery.desired_state import CODEOWNERS, DEPLOY_WORKFLOW, render
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.governance import evidence
 from {{ cookiecutter.package_name }}.governance.summary import render_evidence_summary, summarise_bundle

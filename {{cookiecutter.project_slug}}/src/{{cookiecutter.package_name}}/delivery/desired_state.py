@@ -6,13 +6,7 @@ pull request's diff is exactly what changes in the environment.
 
 from __future__ import annotations
 
-from {{ cookiecutter.package_name }}.contracts.release import (  # noqa: F401 - the names delivery uses
-    RELEASE_FILE,
-    Release,
-    ReleaseError,
-    parse_release,
-    read_release,
-)
+from {{ cookiecutter.package_name }}.contracts.release import RELEASE_FILE, Release
 
 ENVIRONMENT_FILE = "environment.yaml"
 CARD_FILE = "MODEL_CARD.md"

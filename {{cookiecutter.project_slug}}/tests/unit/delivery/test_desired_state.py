@@ -3,12 +3,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.delivery.desired_state import (
-    Release,
-    ReleaseError,
-    parse_release,
-    render,
-)
+from {{ cookiecutter.package_name }}.contracts.release import Release, ReleaseError, parse_release
+from {{ cookiecutter.package_name }}.delivery.desired_state import render
 
 pytestmark = pytest.mark.unit
 

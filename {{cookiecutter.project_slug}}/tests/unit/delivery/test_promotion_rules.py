@@ -8,8 +8,7 @@ import pytest
 from support.git_remote import clone_with_remote, git
 
 from {{ cookiecutter.package_name }}.commands import delivery as promotion_commands
-from {{ cookiecutter.package_name }}.contracts.release import Release
-from {{ cookiecutter.package_name }}.delivery.desired_state import RELEASE_FILE
+from {{ cookiecutter.package_name }}.contracts.release import RELEASE_FILE, Release
 from {{ cookiecutter.package_name }}.delivery.promotion import (
     ensure_environment_branch,
     merge_locally,
