@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.io import registry
-from {{ cookiecutter.package_name }}.pipeline.data import Dataset, load_dataset, validate_for_training
+from {{ cookiecutter.package_name }}.pipeline.data import Dataset, load_training_data, validate_for_training
 from {{ cookiecutter.package_name }}.pipeline.evaluation import evaluate, majority_baseline
 from {{ cookiecutter.package_name }}.pipeline.features import build_pipeline
-from {{ cookiecutter.package_name }}.pipeline.training import Split, fit_pipeline, split_dataset
+from {{ cookiecutter.package_name }}.pipeline.feedback import training_split
+from {{ cookiecutter.package_name }}.pipeline.training import Split, fit_pipeline
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,13 @@ def train(config: ProjectConfig, force: bool = False) -> TrainingResult:
     """Validate the data, fit, evaluate on the held-out split, and register a new model version.
 
     When the same clean commit, data and configuration already produced a version, that version is
-    returned (`reused`) instead of registering an identical one; `force` trains anyway.
+    returned (`reused`) instead of registering an identical one; `force` trains anyway. With
+    `data.feedback_path` set, the imported feedback rows join the training split (never the held-out
+    one) and the data digest covers them.
     """
-    dataset = load_dataset(config.data, config.data_path)
+    dataset = load_training_data(config)
     validate_for_training(config.data, dataset, test_size=config.model.test_size)
-    split = split_dataset(dataset, config.model)
+    split = training_split(dataset, config.model)
     existing = None if force else reusable_version(config, dataset)
     if existing is not None:
         session = registry.session(config)

@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.config import DataConfig
+from {{ cookiecutter.package_name }}.config import DataConfig, ProjectConfig
 from {{ cookiecutter.package_name }}.errors import DataValidationError
 
 MIN_ROWS_PER_CLASS = 5
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# The feedback directory (`data.feedback_path`): one CSV per import and a manifest line for each.
+FEEDBACK_MANIFEST = "manifest.jsonl"
+FEEDBACK_KEY_COLUMNS = ("request_id", "row")
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ class FeatureSchema:
 class Dataset:
     """Validated features, binary labels (1 = positive class) and the sensitive columns.
 
-    `classes` holds the target's original values as (label 0, label 1).
+    `classes` holds the target's original values as (label 0, label 1). The last `feedback_rows` rows
+    come from the feedback directory (`data.feedback_path`): they join the training split only, so the
+    held-out rows stay those of the data file and versions remain comparable.
     """
 
     name: str
@@ -84,10 +89,16 @@ class Dataset:
     sensitive: pd.DataFrame
     schema: FeatureSchema
     classes: tuple[str, str]
+    feedback_rows: int = 0
 
     @property
     def rows(self) -> int:
         return len(self.labels)
+
+    @property
+    def file_rows(self) -> int:
+        """Rows read from the data file (`data.path`), without the feedback rows."""
+        return self.rows - self.feedback_rows
 
 
 def file_digest(path: Path) -> str:
@@ -325,15 +336,18 @@ def encode_target(
     return labels.rename(config.target), (negative, config.positive_label)
 
 
-def load_dataset(config: DataConfig, path: Path) -> Dataset:
-    """Read, validate and split the CSV at `path` into features, labels and sensitive columns."""
+def load_dataset(config: DataConfig, path: Path, feedback_directory: Path | None = None) -> Dataset:
+    """Read, validate and split the CSV at `path` into features, labels and sensitive columns.
+
+    With `feedback_directory`, the feedback rows imported there are appended (see `append_feedback`).
+    """
     frame = read_csv(path, config.delimiter)
     schema = resolve_schema(frame, config, path.name)
     check_columns(frame, config, schema, path.name)
     frame = parse_numeric(frame, schema, path.name)
     check_values_present(frame, schema, path.name, sensitive=frame[config.sensitive_features])
     labels, classes = encode_target(frame, config, path.name)
-    return Dataset(
+    dataset = Dataset(
         name=config.name,
         path=path,
         digest=file_digest(path),
@@ -342,6 +356,144 @@ def load_dataset(config: DataConfig, path: Path) -> Dataset:
         sensitive=frame[config.sensitive_features].fillna("missing").reset_index(drop=True),
         schema=schema,
         classes=classes,
+    )
+    return dataset if feedback_directory is None else append_feedback(dataset, config, feedback_directory)
+
+
+def feedback_directory(config: ProjectConfig) -> Path | None:
+    """The feedback directory training reads (`data.feedback_path`), or None when it is not set."""
+    return None if config.data.feedback_path is None else config.resolve(config.data.feedback_path)
+
+
+def load_training_data(config: ProjectConfig) -> Dataset:
+    """The data file and, when `data.feedback_path` is set, the feedback rows imported there."""
+    return load_dataset(config.data, config.data_path, feedback_directory(config))
+
+
+def read_feedback_manifest(directory: Path) -> list[dict]:
+    """The imports recorded in the directory's manifest, oldest first (none before the first import)."""
+    manifest = directory / FEEDBACK_MANIFEST
+    if not manifest.is_file():
+        return []
+    entries = []
+    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataValidationError(f"{manifest} line {number}: not a JSON object ({error})") from None
+        if not isinstance(entry, dict) or not {"file", "sha256", "rows"} <= entry.keys():
+            raise DataValidationError(
+                f"{manifest} line {number}: expected an object with file, sha256 and rows"
+            )
+        entries.append(entry)
+    return entries
+
+
+def feedback_files(directory: Path) -> list[Path]:
+    """The manifest's files, each checked to be present and unchanged since it was imported.
+
+    A CSV in the directory that the manifest does not list is refused: training would otherwise
+    depend on a file whose origin nobody recorded.
+    """
+    entries = read_feedback_manifest(directory)
+    listed = {entry["file"] for entry in entries}
+    strays = sorted(path.name for path in directory.glob("*.csv") if path.name not in listed)
+    if strays:
+        raise DataValidationError(
+            f"data.feedback_path: {', '.join(strays)} in {directory.name}/ is not listed in "
+            f"{FEEDBACK_MANIFEST}; add feedback with `feedback import` (which records it) or remove the file"
+        )
+    paths = []
+    for number, entry in enumerate(entries, start=1):
+        path = directory / entry["file"]
+        if not path.is_file():
+            raise DataValidationError(
+                f"data.feedback_path: {entry['file']} (line {number} of {FEEDBACK_MANIFEST}) is missing"
+            )
+        actual = file_digest(path)
+        if actual != entry["sha256"]:
+            raise DataValidationError(
+                f"data.feedback_path: {entry['file']} changed since it was imported (sha256 {actual[:12]}, "
+                f"{FEEDBACK_MANIFEST} line {number} records {str(entry['sha256'])[:12]}); feedback files "
+                "are append-only: import corrections as a new file"
+            )
+        paths.append(path)
+    return paths
+
+
+def read_feedback_file(
+    path: Path, config: DataConfig, schema: FeatureSchema, classes: tuple[str, str]
+) -> pd.DataFrame:
+    """One feedback CSV checked against the training data: same feature columns, a known class per row."""
+    frame = read_csv(path, ",")
+    expected = [*FEEDBACK_KEY_COLUMNS, *schema.features, config.target]
+    missing = [column for column in expected if column not in frame.columns]
+    if missing:
+        raise DataValidationError(f"{path.name}: column(s) {_quote(missing)} missing; expected {expected}")
+    extra = [column for column in frame.columns if column not in expected]
+    if extra:
+        raise DataValidationError(
+            f"{path.name}: unexpected column(s) {_quote(extra)}; a feedback file holds {expected}"
+        )
+    frame = parse_numeric(frame, schema, path.name)
+    target = frame[config.target].str.strip()
+    unknown = target.isna() | ~target.isin(classes)
+    position = _first_position(unknown)
+    if position is not None:
+        raise DataValidationError(
+            f"{path.name} line {position + 2}: column {config.target!r} (data.target) holds "
+            f"{frame[config.target].iloc[position]!r}; expected one of the target's classes "
+            f"{_quote(set(classes))}"
+        )
+    return frame
+
+
+def append_feedback(dataset: Dataset, config: DataConfig, directory: Path) -> Dataset:
+    """The dataset with the feedback rows appended; its digest then covers every feedback file.
+
+    No feedback yet (no directory, or an empty manifest) leaves the dataset and its digest unchanged.
+    """
+    if not directory.is_dir():
+        return dataset
+    paths = feedback_files(directory)
+    if not paths:
+        return dataset
+    frames = [read_feedback_file(path, config, dataset.schema, dataset.classes) for path in paths]
+    seen: dict[tuple[str, str], str] = {}
+    for path, frame in zip(paths, frames, strict=True):
+        for line, key in enumerate(zip(frame["request_id"], frame["row"], strict=True), start=2):
+            if key in seen:
+                raise DataValidationError(
+                    f"{path.name} line {line}: request {key[0]} row {key[1]} is labelled again (first in "
+                    f"{seen[key]}); expected one label per logged row"
+                )
+            seen[key] = path.name
+    feedback = pd.concat(frames, ignore_index=True)
+    labels = (feedback[config.target].str.strip() == config.positive_label).astype("int64")
+    # A sensitive column that is not a model input was never logged: its group is unknown.
+    sensitive = pd.DataFrame(
+        {
+            column: feedback[column] if column in feedback.columns else pd.Series(pd.NA, index=feedback.index)
+            for column in config.sensitive_features
+        }
+    ).astype(object)
+    digest = hashlib.sha256(
+        json.dumps({"data": dataset.digest, "feedback": [file_digest(path) for path in paths]}).encode()
+    ).hexdigest()
+    return Dataset(
+        name=dataset.name,
+        path=dataset.path,
+        digest=digest,
+        features=pd.concat([dataset.features, feedback[dataset.schema.features]], ignore_index=True),
+        labels=pd.concat([dataset.labels, labels.rename(dataset.labels.name)], ignore_index=True),
+        sensitive=pd.concat([dataset.sensitive, sensitive.fillna("missing")], ignore_index=True).reset_index(
+            drop=True
+        ),
+        schema=dataset.schema,
+        classes=dataset.classes,
+        feedback_rows=len(feedback),
     )
 
 

@@ -1,0 +1,189 @@
+"""Feedback commands: export the rows worth labelling, import the labels that come back.
+
+Two records of feedback, each with its own job. The feedback store (`serving.feedback_database_url`) is
+the service's live record: `/feedback` writes it and monitoring joins it to the log. The feedback
+directory (`data.feedback_path`, `data/feedback/` by default) is training input kept in git: one CSV
+per import with the features joined from the prediction log, and a manifest line with its sha256.
+`import` writes both, and writes nothing at all when any entry is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import make_url
+
+from {{ cookiecutter.package_name }}.config import ProjectConfig
+from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, resolve_database_url
+from {{ cookiecutter.package_name }}.io.prediction_log import read_prediction_log
+from {{ cookiecutter.package_name }}.pipeline import feedback
+from {{ cookiecutter.package_name }}.pipeline.data import FEEDBACK_MANIFEST, Dataset, load_dataset
+from {{ cookiecutter.package_name }}.pipeline.feedback import FeedbackError
+
+DEFAULT_FEEDBACK_PATH = Path("data/feedback")
+FORMATS = ("label-studio", "csv")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    text: str
+    rows: int
+    candidates: int
+    label_config: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    file: str
+    rows: int
+    unlabelled: int
+    directory: Path
+    manifest_entry: dict[str, Any]
+
+
+def feedback_directory(config: ProjectConfig) -> Path:
+    """Where imports go: `data.feedback_path`, or data/feedback/ while it is unset."""
+    return config.resolve(config.data.feedback_path or DEFAULT_FEEDBACK_PATH)
+
+
+def _sources(config: ProjectConfig, environment: str) -> tuple[Path, str]:
+    """The environment's prediction log directory and feedback store URL (validates the environment)."""
+    serving = config.environment_settings(environment).serving
+    log = config.resolve(serving.prediction_log.directory)
+    return log, resolve_database_url(serving.feedback_database_url, config.root)
+
+
+def _store_exists(url: str) -> bool:
+    """False for a SQLite file that was never created: reading it must not create it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        return Path(parsed.database).is_file()
+    return True
+
+
+def _labelled_in_store(url: str) -> dict[feedback.Key, str]:
+    if not _store_exists(url):
+        return {}
+    store = FeedbackStore(url)
+    try:
+        return {(str(item["request_id"]), int(item["row"])): "feedback store" for item in store.feedback()}
+    finally:
+        store.close()
+
+
+def _answered(log: Path, environment: str) -> dict[feedback.Key, dict[str, Any]]:
+    if not log.is_dir():
+        raise FeedbackError(
+            f"no prediction log for {environment} at {log} (serving.prediction_log.directory)"
+        )
+    try:
+        records = read_prediction_log(log)
+    except orjson.JSONDecodeError as error:
+        raise FeedbackError(f"{log}: a prediction log line is not JSON ({error})") from None
+    return feedback.answered_rows(records, environment)
+
+
+def _training_data(config: ProjectConfig) -> Dataset:
+    """The data file alone: its schema and classes are what feedback rows must match."""
+    return load_dataset(config.data, config.data_path)
+
+
+def export_uncertain(
+    config: ProjectConfig, environment: str, strategy: feedback.Strategy, n: int, output_format: str
+) -> ExportResult:
+    """The `n` champion rows of the environment's log the model is least sure of, not labelled yet."""
+    if output_format not in FORMATS:
+        raise FeedbackError(f"--format {output_format!r}: expected one of {', '.join(FORMATS)}")
+    feedback.uncertainty([], strategy)  # refuses an unknown strategy before any reading
+    if n <= 0:
+        raise FeedbackError(f"--n {n}: expected a positive number of rows to label")
+    log, url = _sources(config, environment)
+    answered = _answered(log, environment)
+    labelled = {**_labelled_in_store(url), **feedback.labelled_in_directory(feedback_directory(config))}
+    candidates = feedback.labelling_candidates(answered, set(labelled))
+    if not candidates:
+        raise FeedbackError(
+            f"the prediction log of {environment} ({log}) holds no answered champion row without a label"
+        )
+    picked = [
+        candidates[index] for index in feedback.most_uncertain([r["score"] for r in candidates], strategy, n)
+    ]
+    dataset = _training_data(config)
+    if output_format == "csv":
+        text = feedback.candidates_csv(picked, dataset.schema.features, dataset.classes, strategy)
+    else:
+        tasks = [feedback.label_studio_task(record, dataset.classes) for record in picked]
+        text = orjson.dumps(tasks, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n"
+    label_config = feedback.label_studio_config(dataset.classes, dataset.schema.features)
+    return ExportResult(text, len(picked), len(candidates), label_config)
+
+
+def parse_labels(path: Path) -> feedback.ParsedLabels:
+    """A Label Studio JSON export (.json) or a CSV of request_id,label[,row] (.csv)."""
+    if not path.is_file():
+        raise FeedbackError(f"{path}: file not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FeedbackError(f"{path}: not a UTF-8 text file ({error})") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return feedback.parse_label_studio_export(text)
+        if suffix == ".csv":
+            return feedback.parse_label_csv(text)
+    except FeedbackError as error:
+        raise FeedbackError(f"{path}: {error}") from None
+    raise FeedbackError(
+        f"{path}: expected a Label Studio JSON export (.json) or a CSV of request_id,label (.csv)"
+    )
+
+
+def import_labels(config: ProjectConfig, path: Path, environment: str) -> ImportResult:
+    """Check every label of `path`, then append the accepted rows to the feedback directory and store.
+
+    Nothing is written when one entry is refused or when no entry holds a label; when the store
+    refuses the labels, the file and its manifest line are taken back out.
+    """
+    parsed = parse_labels(path)
+    log, url = _sources(config, environment)
+    answered = _answered(log, environment)
+    directory = feedback_directory(config)
+    dataset = _training_data(config)
+    features = dataset.schema.features
+    labelled = {**_labelled_in_store(url), **feedback.labelled_in_directory(directory)}
+    try:
+        accepted = feedback.check_labels(parsed, answered, dataset.classes, labelled, features)
+    except FeedbackError as error:
+        raise FeedbackError(f"{path}: {error}") from None
+    if not accepted:
+        raise FeedbackError(
+            f"{path}: no labelled entry ({parsed.unlabelled} without a label): nothing imported"
+        )
+    withheld = [column for column in config.data.personal_columns if column in features]
+    frame = feedback.feedback_frame(accepted, features, config.data.target, withheld)
+    manifest = directory / FEEDBACK_MANIFEST
+    before = manifest.read_bytes() if manifest.is_file() else None
+    entry = feedback.write_feedback(
+        directory, frame, {"source": path.name, "environment": environment, "format": path.suffix.lstrip(".")}
+    )
+    try:
+        store = FeedbackStore(url)
+        try:
+            store.add_feedback(
+                [(item.request_id, item.row, dataset.classes.index(item.label)) for item, _ in accepted]
+            )
+        finally:
+            store.close()
+    except Exception as error:
+        # The store refused: take the file back out, so the two records never disagree.
+        (directory / entry["file"]).unlink(missing_ok=True)
+        if before is None:
+            manifest.unlink(missing_ok=True)
+        else:
+            manifest.write_bytes(before)
+        raise FeedbackError(f"the feedback store ({url}) refused the labels: {error}") from None
+    return ImportResult(entry["file"], len(accepted), parsed.unlabelled, directory, entry)
