@@ -3,7 +3,8 @@
 The service object holds everything the handlers share (models, batchers, metrics, the prediction
 log, the feedback store); the lifespan starts it and stops it, so nothing lives in module globals.
 Models are loaded in the background after start-up: /health/live answers at once, /health/ready
-is 503 until both versions are loaded and their digests verified.
+is 503 until both versions are loaded and their digests verified. Feature flags (serving/flags.py)
+are evaluated once per request, before routing, with the routing key as the targeting key.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.routing import Route
 from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, ServedRequest
 from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog
 from {{ cookiecutter.package_name }}.serving.batching import MicroBatcher, QueueFull, scoring_executor
+from {{ cookiecutter.package_name }}.serving.flags import DEFAULT_POLL_INTERVAL_MS, RequestFlags, ServiceFlags
 from {{ cookiecutter.package_name }}.serving.metrics import NO_VARIANT, ServiceMetrics
 from {{ cookiecutter.package_name }}.serving.model import CHALLENGER, CHAMPION, Scores, ServedModel
 from {{ cookiecutter.package_name }}.serving.routing import RoutingPolicy, choose_variant, hash_routing_key
@@ -71,7 +73,9 @@ class ServiceOptions:
     prediction_log_dir: Path
     prediction_log_max_bytes: int
     feedback_url: str
-    flags: dict[str, Any]
+    flags: dict[str, Any]  # kept for callers that still pass it; the live values come from flag_file
+    flag_file: Path | None = None  # the environment's flagd file; None: every flag has its default
+    flag_poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS
 
 
 class PredictionService:
@@ -81,6 +85,8 @@ class PredictionService:
         self.options = options
         self._load_models = load_models
         self.metrics = ServiceMetrics()
+        self.flags = ServiceFlags(options.flag_file, options.flag_poll_interval_ms)
+        self._explainer = None
         self.models: dict[str, ServedModel] = {}
         self.batchers: dict[str, MicroBatcher] = {}
         self.ready = False
@@ -95,6 +101,7 @@ class PredictionService:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        await asyncio.to_thread(self.flags.start)
         self.store = FeedbackStore(self.options.feedback_url)
         self.log = PredictionLog(
             self.options.prediction_log_dir, self.options.prediction_log_max_bytes, self._remember_served
@@ -142,14 +149,22 @@ class PredictionService:
             self.log.close()
         if self.store is not None:
             self.store.close()
+        self.flags.stop()
 
     # -- scoring ---------------------------------------------------------------------------------
     async def score(
         self, rows: list[list[Any]], routing_key: str | None, endpoint: str
-    ) -> tuple[str, str, ServedModel, Scores]:
-        """Route, score and log `rows`; returns the request id, variant, model and scores."""
+    ) -> tuple[str, str, ServedModel, Scores, RequestFlags]:
+        """Route, score and log `rows`; returns the request id, variant, model, scores and flags."""
         request_id = uuid.uuid4().hex
-        decision = choose_variant(self.options.policy, routing_key, request_id)
+        flags = self.flags.evaluate(routing_key if routing_key is not None else request_id)
+        decision = choose_variant(
+            self.options.policy,
+            routing_key,
+            request_id,
+            challenger_weight=flags.challenger_weight,
+            challenger_enabled=flags.challenger_enabled,
+        )
         model = self.models[decision.variant]
         try:
             scores = await self.batchers[decision.variant].score(rows)
@@ -176,7 +191,20 @@ class PredictionService:
             )
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-        return request_id, decision.variant, model, scores
+        return request_id, decision.variant, model, scores, flags
+
+    async def explain(self, rows: list[list[Any]]):
+        """SHAP contributions of the champion for `rows`, off the event loop (shap loads on first use)."""
+
+        def run():
+            if self._explainer is None:
+                from {{ cookiecutter.package_name }}.serving.explain import RowExplainer
+
+                champion = self.models[CHAMPION]
+                self._explainer = RowExplainer(champion.pipeline, list(champion.schema.columns))
+            return self._explainer.explain(rows)
+
+        return await asyncio.to_thread(run)
 
     async def _score_shadow(
         self,
@@ -263,7 +291,7 @@ class PredictionService:
                 }
                 for variant, model in self.models.items()
             },
-            "flags": self.options.flags,
+            "flags": self.flags.describe(),
             "limits": {
                 "max_batch_rows": self.options.max_request_rows,
                 "max_body_bytes": self.options.max_body_bytes,
@@ -359,7 +387,7 @@ def create_app(service: PredictionService) -> Starlette:
         rows = rows_from_records(
             document["instances"], service.models[CHAMPION].schema, options.max_request_rows, "instances"
         )
-        request_id, variant, model, scores = await service.score(
+        request_id, variant, model, scores, flags = await service.score(
             rows, request.headers.get(ROUTING_KEY_HEADER), "/predict"
         )
         outcome.variant = variant
@@ -367,15 +395,27 @@ def create_app(service: PredictionService) -> Starlette:
             {"label": label, "score": float(score), "variant": variant, "model_version": model.version}
             for score, label in zip(scores.scores, scores.labels, strict=True)
         ]
-        return json_response(
-            {"request_id": request_id, "predictions": predictions}, headers={REQUEST_ID_HEADER: request_id}
-        )
+        answer = {"request_id": request_id, "predictions": predictions}
+        if flags.explain_predictions and variant == CHAMPION:
+            answer["explanation"] = await explained(rows, predictions)
+        return json_response(answer, headers={REQUEST_ID_HEADER: request_id})
+
+    async def explained(rows: list[list[Any]], predictions: list[dict[str, Any]]) -> dict[str, Any]:
+        """Add each row's contributions to its prediction; a failed explanation keeps the answer."""
+        try:
+            explanations = await service.explain(rows)
+        except Exception as error:
+            metrics.errors.labels("explanation_failure").inc()
+            return {"error": f"{type(error).__name__}: {error}"}
+        for prediction, contributions in zip(predictions, explanations.contributions, strict=True):
+            prediction["contributions"] = contributions
+        return explanations.summary()
 
     async def invocations(request: Request, outcome: _Outcome) -> Response:
         require_ready()
         document = await read_json(request, options.max_body_bytes)
         rows = rows_from_invocation(document, service.models[CHAMPION].schema, options.max_request_rows)
-        request_id, variant, _, scores = await service.score(
+        request_id, variant, _, scores, _ = await service.score(
             rows, request.headers.get(ROUTING_KEY_HEADER), "/invocations"
         )
         outcome.variant = variant

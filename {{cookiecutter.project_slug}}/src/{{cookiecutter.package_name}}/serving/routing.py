@@ -46,15 +46,20 @@ def hash_routing_key(key: str | None) -> str | None:
 
 
 def choose_variant(
-    policy: RoutingPolicy, routing_key: str | None, request_id: str, challenger_weight: int | None = None
+    policy: RoutingPolicy,
+    routing_key: str | None,
+    request_id: str,
+    challenger_weight: int | None = None,
+    challenger_enabled: bool = True,
 ) -> Decision:
     """The variant that answers, whether the challenger also scores in shadow, and the experiment id.
 
-    `challenger_weight` (percent) overrides the policy's weight, e.g. from a feature flag.
+    `challenger_weight` (percent) overrides the policy's weight, e.g. from a feature flag;
+    `challenger_enabled` False (the kill switch) sends everything to the champion, shadow included.
     """
     weight = policy.challenger_weight if challenger_weight is None else challenger_weight
     key = routing_key if routing_key is not None else request_id
-    if not policy.has_challenger or policy.strategy == "direct":
+    if not policy.has_challenger or policy.strategy == "direct" or not challenger_enabled:
         return Decision(CHAMPION, False, None)
     if policy.strategy == "shadow":
         shadow = bucket(request_id, "shadow") < round(policy.shadow_fraction * BUCKETS)
