@@ -6,16 +6,34 @@ reaches an environment only through a pull request into that branch.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.commands.evidence import bundle_path, gate, report
 from {{ cookiecutter.package_name }}.config import ProjectConfig
+from {{ cookiecutter.package_name }}.config.environment import EnvironmentSettings
 from {{ cookiecutter.package_name }}.config.environment import settings_path as settings_file
-from {{ cookiecutter.package_name }}.contracts.release import RELEASE_FILE, Release, ReleaseError, parse_release
+from {{ cookiecutter.package_name }}.contracts.release import (
+    RELEASE_FILE,
+    FlagsReference,
+    ImageReference,
+    ModelReference,
+    Release,
+    ReleaseError,
+    parse_release,
+)
 from {{ cookiecutter.package_name }}.delivery import deploy as deployment
 from {{ cookiecutter.package_name }}.delivery import promotion
-from {{ cookiecutter.package_name }}.delivery.desired_state import CODEOWNERS, DEPLOY_WORKFLOW, render
+from {{ cookiecutter.package_name }}.delivery.desired_state import (
+    CARD_FILE,
+    CODEOWNERS,
+    DEPLOY_WORKFLOW,
+    EVIDENCE_FILE,
+    FLAGS_FILE,
+    challenger_files,
+    render,
+)
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.governance import evidence
 from {{ cookiecutter.package_name }}.governance.summary import render_evidence_summary, summarise_bundle
@@ -108,6 +126,116 @@ def ensure_bundle(config: ProjectConfig, version: int) -> Path:
     return directory
 
 
+def model_reference(config: ProjectConfig, version: int) -> ModelReference:
+    """What release.yaml records of a registered version: its digest and where it came from."""
+    registered = registry.get_version(config, version)
+    return ModelReference(
+        name=registered.name,
+        version=version,
+        artifact_digest=deployment.artifact_digest(config, version),
+        source_sha=registered.tags.get("git_sha", "unknown"),
+        data_digest=registered.tags.get("data_digest", "unknown"),
+    )
+
+
+def initial_weight(settings: EnvironmentSettings, environment: str) -> int:
+    """The challenger's share when it arrives: the first canary step, the configured A/B split, or
+    none in shadow (it scores every request but answers none)."""
+    rollout = settings.rollout
+    if rollout.strategy == "canary":
+        return rollout.challenger_weight or rollout.steps[0]
+    if rollout.strategy == "ab":
+        if not rollout.challenger_weight:
+            raise ProjectError(
+                f"environments/{environment}.yaml: rollout.strategy is ab but rollout.challenger_weight "
+                "is 0; set the challenger's share of the split (1-100)"
+            )
+        return rollout.challenger_weight
+    return 0
+
+
+def next_split(
+    settings: EnvironmentSettings, environment: str, running: Release | None, candidate: ModelReference
+) -> tuple[ModelReference, ModelReference | None, int]:
+    """Champion, challenger and weight after promoting `candidate` into an environment running `running`.
+
+    Under `direct`, and into an environment that runs nothing yet, the candidate becomes the
+    champion. Under canary, shadow and ab it becomes the challenger beside the running champion;
+    re-promoting what already runs changes nothing.
+    """
+    if running is None or settings.rollout.strategy == "direct":
+        return candidate, None, 0
+    if candidate.version in (running.version, running.challenger):
+        return running.registered, running.challenger_model, running.challenger_weight
+    return running.registered, candidate, initial_weight(settings, environment)
+
+
+def flag_file(config: ProjectConfig, settings: EnvironmentSettings) -> tuple[str, FlagsReference] | None:
+    """The environment's flag file, validated, and its reference for release.yaml (None without one)."""
+    if settings.flags is None:
+        return None
+    from {{ cookiecutter.package_name }}.serving.flags import read_flag_file
+
+    path = settings.flags if settings.flags.is_absolute() else config.root / settings.flags
+    text = read_flag_file(path)
+    digest = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text, FlagsReference(file=FLAGS_FILE, digest=digest)
+
+
+def parse_image(reference: str) -> ImageReference:
+    """`REPOSITORY@sha256:DIGEST` as recorded in release.yaml; a tag is refused."""
+    repository, separator, digest = reference.partition("@")
+    if not separator:
+        raise ProjectError(
+            f"--image {reference!r}: give the image by digest, REPOSITORY@sha256:<64 hex> (a tag can move)"
+        )
+    try:
+        return ImageReference(repository=repository, digest=digest)
+    except ValueError as error:
+        raise ProjectError(f"--image {reference!r}: not REPOSITORY@sha256:<64 hex> ({error})") from None
+
+
+def desired_files(
+    config: ProjectConfig,
+    release: Release,
+    champion_files: tuple[str, str],
+    challenger_files: tuple[str, str] | None,
+) -> dict[str, str]:
+    """Every file of the environment branch for `release`, rendered from main's settings."""
+    environment = release.environment
+    settings = config.environment_settings(environment)
+    flags = flag_file(config, settings)
+    if (None if flags is None else flags[1]) != release.flags:
+        raise ProjectError(
+            f"the flag file of {environment} changed while its release was rendered; run the command again"
+        )
+    workflow = config.root / DEPLOY_WORKFLOW
+    owners = config.root / CODEOWNERS
+    return render(
+        release,
+        settings_file(config.root, environment).read_text(encoding="utf-8"),
+        *champion_files,
+        workflow.read_text(encoding="utf-8") if workflow.is_file() else None,
+        owners.read_text(encoding="utf-8") if owners.is_file() else None,
+        challenger=challenger_files,
+        flags=None if flags is None else flags[0],
+        manifests=environment_manifests(config, release, settings, None if flags is None else flags[0]),
+    )
+
+
+def environment_manifests(
+    config: ProjectConfig, release: Release, settings: EnvironmentSettings, flags: str | None
+) -> dict[str, str]:
+    """The Kubernetes manifests of the environment (under manifests/), when the release has an image."""
+    if release.image is None:
+        return {}
+    from {{ cookiecutter.package_name }}.delivery.manifests import render_manifests
+
+    return render_manifests(
+        config.name, release.environment, settings, release, release.image.reference, flags
+    )
+
+
 def promote(
     config: ProjectConfig,
     repository: Repository,
@@ -116,8 +244,14 @@ def promote(
     commit: str | None = None,
     github: GitHubClient | None = None,
     merge: bool = False,
+    image: str | None = None,
 ) -> PromotionResult:
-    """Gate, render and publish the desired state of `environment`, then open or update its PR."""
+    """Gate, render and publish the desired state of `environment`, then open or update its PR.
+
+    Under canary, shadow or ab the promoted version becomes the environment's challenger and the
+    champion stays; `rollout` then moves the split. `image` (REPOSITORY@sha256:...) is the serving
+    image to record; without it, the environment before this one passes its image on.
+    """
     environment = environment or config.environments[0]
     neighbour(config, environment, 0)
     repository.fetch()
@@ -136,34 +270,49 @@ def promote(
     if not decision.decision.allow:
         reasons = "; ".join(decision.decision.reasons)
         raise PromotionDenied(f"promotion of version {version} to {environment} denied: {reasons}")
-    registered = registry.get_version(config, version)
     settings = config.environment_settings(environment)
-    settings_path = settings_file(config.root, environment)
+    candidate = model_reference(config, version)
+    champion, challenger, weight = next_split(settings, environment, running, candidate)
+    flags = flag_file(config, settings)
+    if image is not None:
+        image_reference = parse_image(image)
+    else:
+        previous = neighbour(config, environment, -1)
+        upstream = None if previous is None else current_release(repository, previous)
+        image_reference = upstream.image if upstream is not None else (running.image if running else None)
     release = Release.create(
         environment=environment,
-        model=registered.name,
-        version=version,
-        artifact_digest=deployment.artifact_digest(config, version),
-        source_sha=registered.tags.get("git_sha", "unknown"),
-        data_digest=registered.tags.get("data_digest", "unknown"),
+        model=champion.name,
+        version=champion.version,
+        artifact_digest=champion.artifact_digest,
+        source_sha=champion.source_sha,
+        data_digest=champion.data_digest,
         promoted_from=source,
         policy_pack=decision.decision.policy_pack,
         strategy=settings.rollout.strategy,
+        challenger=challenger,
+        challenger_weight=weight,
+        image=image_reference,
+        flags=None if flags is None else flags[1],
     )
-    settings_text = settings_path.read_text(encoding="utf-8")
     summary = render_evidence_summary(summarise_bundle(directory, decision.decision))
-    workflow = config.root / DEPLOY_WORKFLOW
-    owners = config.root / CODEOWNERS
-    files = render(
-        release,
-        settings_text,
-        (directory / "MODEL_CARD.md").read_text(encoding="utf-8"),
-        summary,
-        workflow.read_text(encoding="utf-8") if workflow.is_file() else None,
-        owners.read_text(encoding="utf-8") if owners.is_file() else None,
-    )
+    candidate_files = ((directory / CARD_FILE).read_text(encoding="utf-8"), summary)
+    current = promotion.branch_files(repository, environment)
+    if challenger is None:
+        champion_files, challenger_pair = candidate_files, None
+    else:
+        champion_files = (current.get(CARD_FILE, ""), current.get(EVIDENCE_FILE, ""))
+        kept = challenger_files(current)
+        challenger_pair = (
+            candidate_files
+            if challenger.version == candidate.version and challenger != running.challenger_model
+            else (kept.get(CARD_FILE, candidate_files[0]), kept.get(EVIDENCE_FILE, candidate_files[1]))
+        )
+    files = desired_files(config, release, champion_files, challenger_pair)
     promotion.ensure_environment_branch(repository, environment)
-    title = f"Promote {registered.name} v{version} to {environment}"
+    arriving = challenger is not None and challenger.version == version
+    role = f" as challenger ({_split(release)})" if arriving else ""
+    title = f"Promote {champion.name} v{version} to {environment}{role}"
     published = promotion.publish_desired_state(repository, environment, files, title)
     pull_request, created = None, False
     if github is not None and published.pending:
@@ -173,6 +322,123 @@ def promote(
     if merge and published.pending:
         promotion.merge_locally(repository, environment)
     return PromotionResult(environment, version, published.branch, published.changed, pull_request, created)
+
+
+def _split(release: Release) -> str:
+    if release.strategy == "shadow":
+        return "shadow: scores every request, answers none"
+    return f"{release.strategy} {release.challenger_weight}%"
+
+
+class RolloutDenied(PromotionDenied):
+    """The policy denied traffic to the challenger: no branch was pushed and no pull request opened."""
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    before: Release
+    after: Release
+    branch: str
+    changed: bool
+    pull_request: dict | None
+    created: bool
+
+
+def rollout(
+    config: ProjectConfig,
+    repository: Repository,
+    environment: str,
+    *,
+    weight: int | None = None,
+    promote_challenger: bool = False,
+    abort: bool = False,
+    github: GitHubClient | None = None,
+    merge: bool = False,
+) -> RolloutResult:
+    """Open (or update) the pull request into `env/<env>` that changes only its split.
+
+    Exactly one of: `weight` (the challenger's new share under canary or ab), `promote_challenger`
+    (the challenger becomes the champion, with its card and evidence), `abort` (the challenger is
+    removed; the champion takes all traffic). Before the challenger gets more traffic or becomes the
+    champion, the policy gate judges it again for this environment.
+    """
+    if [weight is not None, promote_challenger, abort].count(True) != 1:
+        raise ProjectError("rollout: give exactly one of --weight W, --promote-challenger, --abort")
+    neighbour(config, environment, 0)
+    repository.fetch()
+    running = current_release(repository, environment)
+    if running is None:
+        raise ReleaseError(f"env/{environment} holds no {RELEASE_FILE}: promote a version first")
+    if running.challenger_model is None:
+        raise ProjectError(
+            f"env/{environment} runs version {running.version} alone: there is no challenger to roll out "
+            "(promote a new version into an environment whose strategy is canary, shadow or ab)"
+        )
+    challenger = running.challenger_model
+    current = promotion.branch_files(repository, environment)
+    champion_pair = (current.get(CARD_FILE, ""), current.get(EVIDENCE_FILE, ""))
+    kept = challenger_files(current)
+    challenger_pair = (kept.get(CARD_FILE, ""), kept.get(EVIDENCE_FILE, ""))
+    if weight is not None:
+        if running.strategy not in ("canary", "ab"):
+            raise ProjectError(
+                f"rollout --weight: env/{environment} runs strategy {running.strategy!r}, where the "
+                "challenger takes no share of the answers; use --promote-challenger or --abort"
+            )
+        if not 0 <= weight <= 100:
+            raise ProjectError(f"rollout --weight {weight}: expected a percentage in 0..100")
+        if weight > running.challenger_weight:
+            _gate_challenger(config, challenger.version, environment)
+        after = running.with_rollout(challenger=challenger, weight=weight)
+        files = desired_files(config, after, champion_pair, challenger_pair)
+        title = f"Roll out {challenger.name} v{challenger.version} in {environment}: {_split(after)}"
+    elif promote_challenger:
+        _gate_challenger(config, challenger.version, environment)
+        after = running.with_rollout(champion=challenger)
+        files = desired_files(config, after, challenger_pair, None)
+        title = f"Promote challenger {challenger.name} v{challenger.version} to champion of {environment}"
+    else:
+        after = running.with_rollout()
+        files = desired_files(config, after, champion_pair, None)
+        title = f"Abort the rollout of {challenger.name} v{challenger.version} in {environment}"
+    published = promotion.publish_desired_state(repository, environment, files, title, purpose="rollout")
+    pull_request, created = None, False
+    if github is not None and published.pending:
+        pull_request, created = github.upsert_pull_request(
+            title, published.branch, promotion.environment_branch(environment), rollout_body(running, after)
+        )
+    if merge and published.pending:
+        promotion.merge_locally(repository, environment, purpose="rollout")
+    return RolloutResult(running, after, published.branch, published.changed, pull_request, created)
+
+
+def _gate_challenger(config: ProjectConfig, version: int, environment: str) -> None:
+    ensure_bundle(config, version)
+    decision = gate(config, version, environment)
+    if not decision.integrity.intact:
+        raise evidence.EvidenceError(f"the evidence bundle of version {version} does not match its manifest")
+    if not decision.decision.allow:
+        reasons = "; ".join(decision.decision.reasons)
+        raise RolloutDenied(f"more traffic for version {version} in {environment} denied: {reasons}")
+
+
+def rollout_body(before: Release, after: Release) -> str:
+    """The pull request's body: the split before and after, and what merging does."""
+
+    def row(name: str, release: Release) -> str:
+        challenger = "none" if release.challenger is None else f"v{release.challenger}"
+        return (
+            f"| {name} | v{release.version} | {challenger} | {release.strategy} | "
+            f"{release.challenger_weight}% |"
+        )
+
+    return (
+        f"Changes the rollout of **{after.environment}** only.\n\n"
+        "| | champion | challenger | strategy | challenger weight |\n|---|---|---|---|---|\n"
+        f"{row('before', before)}\n{row('after', after)}\n\n"
+        f"Merging deploys it (the aliases `{after.environment}` and `{after.environment}-challenger` "
+        "follow); reverting the merge rolls it back.\n"
+    )
 
 
 def read_release_of(repository: Repository, environment: str, path: Path | None) -> Release:

@@ -7,7 +7,7 @@ when read: a hand edit that breaks it is an error naming the file and the key, n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -54,6 +54,24 @@ class ReleaseRollout(_Section):
         return self
 
 
+class ImageReference(_Section):
+    """The container image that serves the release, by digest (never by a moving tag)."""
+
+    repository: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._/-]*(:[0-9]+)?[a-z0-9._/-]*$")
+    digest: str = Field(pattern=SHA256)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+class FlagsReference(_Section):
+    """The environment's OpenFeature flag file, rendered next to release.yaml on the branch."""
+
+    file: str = Field(min_length=1, description="path of the flag file on the environment branch")
+    digest: str = Field(pattern=SHA256, description="sha256 of the flag file's bytes")
+
+
 class PromotionRecord(_Section):
     source: str = Field(alias="from", min_length=1, description="main, env/<previous> or manual")
     policy_pack: str = Field(min_length=1)
@@ -64,15 +82,29 @@ class Release(_Section):
 
     environment: str = Field(min_length=1)
     registered: ModelReference = Field(alias="model")
+    challenger_model: ModelReference | None = Field(
+        default=None, description="the version taking part of the traffic beside the champion, if any"
+    )
     rollout: ReleaseRollout
-    flags: dict[str, Any] = {}
+    image: ImageReference | None = Field(default=None, description="the serving image, by digest")
+    flags: FlagsReference | None = None
     promotion: PromotionRecord
 
     @model_validator(mode="after")
-    def _champion_is_the_model(self) -> Release:
+    def _versions_are_consistent(self) -> Release:
         if self.rollout.champion != self.registered.version:
             raise ValueError(
                 f"rollout.champion is {self.rollout.champion} but model.version is {self.registered.version}"
+            )
+        named = None if self.challenger_model is None else self.challenger_model.version
+        if named != self.rollout.challenger:
+            raise ValueError(
+                f"rollout.challenger is {self.rollout.challenger} but challenger_model names version {named}"
+            )
+        if self.challenger_model is not None and self.challenger_model.name != self.registered.name:
+            raise ValueError(
+                f"challenger_model.name is {self.challenger_model.name!r}, the champion's is "
+                f"{self.registered.name!r}: both must be versions of one registered model"
             )
         return self
 
@@ -89,9 +121,10 @@ class Release(_Section):
         promoted_from: str,
         policy_pack: str,
         strategy: str = "direct",
-        challenger: int | None = None,
+        challenger: ModelReference | None = None,
         challenger_weight: int = 0,
-        flags: dict[str, Any] | None = None,
+        image: ImageReference | None = None,
+        flags: FlagsReference | None = None,
     ) -> Release:
         """A release from its facts; invalid ones raise ReleaseError naming the key."""
         document = {
@@ -103,16 +136,39 @@ class Release(_Section):
                 "source_sha": source_sha,
                 "data_digest": data_digest,
             },
+            "challenger_model": None if challenger is None else challenger.model_dump(),
             "rollout": {
                 "strategy": strategy,
                 "champion": version,
-                "challenger": challenger,
+                "challenger": None if challenger is None else challenger.version,
                 "challenger_weight": challenger_weight,
             },
-            "flags": dict(flags or {}),
+            "image": None if image is None else image.model_dump(),
+            "flags": None if flags is None else flags.model_dump(),
             "promotion": {"from": promoted_from, "policy_pack": policy_pack},
         }
         return validate(cls, document, f"release of {environment}", ReleaseError)
+
+    def with_rollout(
+        self,
+        *,
+        champion: ModelReference | None = None,
+        challenger: ModelReference | None = None,
+        weight: int = 0,
+        strategy: str | None = None,
+    ) -> Release:
+        """The same release with another split: `champion` (default: unchanged), `challenger`, `weight`."""
+        document = self.model_dump(mode="json", by_alias=True)
+        if champion is not None:
+            document["model"] = champion.model_dump()
+        document["challenger_model"] = None if challenger is None else challenger.model_dump()
+        document["rollout"] = {
+            "strategy": strategy or self.strategy,
+            "champion": document["model"]["version"],
+            "challenger": None if challenger is None else challenger.version,
+            "challenger_weight": weight,
+        }
+        return validate(Release, document, f"release of {self.environment}", ReleaseError)
 
     # The facts most callers want, by name.
     @property
@@ -144,6 +200,10 @@ class Release(_Section):
         return self.rollout.challenger
 
     @property
+    def challenger_digest(self) -> str | None:
+        return None if self.challenger_model is None else self.challenger_model.artifact_digest
+
+    @property
     def challenger_weight(self) -> int:
         return self.rollout.challenger_weight
 
@@ -156,9 +216,8 @@ class Release(_Section):
         return self.promotion.policy_pack
 
     def to_yaml(self) -> str:
-        """The file's text: stable key order, flags sorted, so equal releases are equal bytes."""
+        """The file's text in a stable key order, so equal releases are equal bytes."""
         document = self.model_dump(mode="json", by_alias=True)
-        document["flags"] = dict(sorted(document["flags"].items()))
         header = (
             f"# Desired state of {self.environment}: generated by promotion, never edited by hand.\n"
             "# Merging a change of this file deploys it; reverting it rolls back.\n"

@@ -1,6 +1,7 @@
 """Deploy: make the MLflow aliases of an environment match its release.yaml, and nothing else.
 
-The artifact is verified first (its sha256 must equal the digest recorded at promotion) and every
+`<env>` follows the champion and `<env>-challenger` the challenger (deleted when there is none).
+Every artifact is verified first (its sha256 must equal the digest recorded at promotion) and every
 version it names is smoke-tested; on any failure no alias moves. Re-running with the same release
 changes nothing.
 """
@@ -65,12 +66,16 @@ def deploy(config: ProjectConfig, release: Release, registry: Registry | None = 
     versions = sorted({version for version in wanted.values() if version is not None})
     for version in versions:
         registry.version(version)
-    actual_digest = registry.artifact_digest(release.version)
-    if actual_digest != release.artifact_digest:
-        raise DeployError(
-            f"artifact of {release.model} version {release.version} has digest {actual_digest}, "
-            f"release.yaml expects {release.artifact_digest}: refusing to deploy (no alias moved)"
-        )
+    expected = {release.version: release.artifact_digest}
+    if release.challenger is not None:
+        expected[release.challenger] = release.challenger_digest
+    for version, digest in expected.items():
+        actual_digest = registry.artifact_digest(version)
+        if actual_digest != digest:
+            raise DeployError(
+                f"artifact of {release.model} version {version} has digest {actual_digest}, "
+                f"release.yaml expects {digest}: refusing to deploy (no alias moved)"
+            )
     for version in versions:
         smoke_test(registry, version)
     current = {alias: getattr(registry.alias(alias), "version", None) for alias in wanted}

@@ -50,6 +50,15 @@ def ensure_environment_branch(repository: Repository, environment: str) -> None:
             raise
 
 
+def branch_files(repository: Repository, environment: str) -> dict[str, str]:
+    """Every file of `env/<env>` on the remote (after fetch), by path; empty when the branch is new."""
+    reference = repository.remote_ref(environment_branch(environment))
+    if not repository.git("rev-parse", "--verify", "--quiet", reference, check=False):
+        return {}
+    paths = repository.git("ls-tree", "-r", "--name-only", reference).splitlines()
+    return {path: repository.read_file(environment_branch(environment), path) or "" for path in paths}
+
+
 def publish_desired_state(
     repository: Repository, environment: str, files: dict[str, str], message: str, purpose: str = "promote"
 ) -> PublishedState:

@@ -13,10 +13,10 @@ class ServingError(ProjectError):
     """The service cannot serve the release as written."""
 
 
-def load_variant(registry: Registry, variant: str, version: int, expected_digest: str | None) -> ServedModel:
-    """One version, its digest checked when release.yaml records one."""
+def load_variant(registry: Registry, variant: str, version: int, expected_digest: str) -> ServedModel:
+    """One version, its artifact digest checked against the one release.yaml records."""
     digest = registry.artifact_digest(version)
-    if expected_digest is not None and digest != expected_digest:
+    if digest != expected_digest:
         raise ServingError(
             f"artifact of {registry.name} version {version} ({variant}) has digest {digest}, "
             f"release.yaml expects {expected_digest}: refusing to serve it"
@@ -26,16 +26,12 @@ def load_variant(registry: Registry, variant: str, version: int, expected_digest
 
 
 def load_release(registry: Registry, release: Release) -> dict[str, ServedModel]:
-    """The champion (digest verified against release.yaml) and the challenger, if any.
-
-    release.yaml records the champion's digest only; the challenger's is computed here and reported
-    by /info, so what the service ran can be audited.
-    """
+    """The champion and the challenger, if any, each digest verified against release.yaml."""
     if release.model != registry.name:
         raise ServingError(f"release.yaml names model {release.model!r}, the project's is {registry.name!r}")
     models = {CHAMPION: load_variant(registry, CHAMPION, release.version, release.artifact_digest)}
     if release.challenger is not None:
-        challenger = load_variant(registry, CHALLENGER, release.challenger, None)
+        challenger = load_variant(registry, CHALLENGER, release.challenger, release.challenger_digest)
         if challenger.schema.columns != models[CHAMPION].schema.columns:
             raise ServingError(
                 f"challenger version {release.challenger} takes columns {list(challenger.schema.columns)}, "
