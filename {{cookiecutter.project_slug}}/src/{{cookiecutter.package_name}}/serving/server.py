@@ -44,7 +44,7 @@ def service_options(config: ProjectConfig, settings: EnvironmentSettings, releas
         prediction_log_dir=log_directory if log_directory.is_absolute() else config.root / log_directory,
         prediction_log_max_bytes=settings.serving.prediction_log.max_file_bytes,
         feedback_url=resolve_database_url(settings.serving.feedback_database_url, Path(config.root)),
-        flags=dict(release.flags),
+        flags={},
     )
 
 

@@ -37,6 +37,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     held_out = split_dataset(dataset, config.model).test_features
     with Registry(config) as registry:
         digest = registry.artifact_digest(champion.registered.version)
+        challenger_digest = registry.artifact_digest(challenger.registered.version)
     return Workspace(
         root=root,
         config=config,
@@ -47,6 +48,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
         rows=json_rows(held_out),
         champion_model=champion.model,
         challenger_model=challenger.model,
+        challenger_digest=challenger_digest,
     )
 
 

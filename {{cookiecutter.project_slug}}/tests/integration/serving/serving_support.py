@@ -18,7 +18,7 @@ import orjson
 import yaml
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
-from {{ cookiecutter.package_name }}.contracts.release import Release
+from {{ cookiecutter.package_name }}.contracts.release import ModelReference, Release
 
 SOURCE_DIRECTORY = Path(__file__).resolve().parents[3] / "src"
 READY_TIMEOUT_SECONDS = 90
@@ -37,6 +37,7 @@ class Workspace:
     rows: list[dict[str, Any]]
     champion_model: Any = field(repr=False)
     challenger_model: Any = field(repr=False)
+    challenger_digest: str = ""
 
     def release(self, strategy: str = "direct", weight: int = 0, challenger: bool = True) -> Release:
         return Release.create(
@@ -49,7 +50,15 @@ class Workspace:
             promoted_from="main",
             policy_pack="standard",
             strategy=strategy,
-            challenger=self.challenger if challenger and strategy != "direct" else None,
+            challenger=ModelReference(
+                name=self.config.mlflow.registered_model,
+                version=self.challenger,
+                artifact_digest=self.challenger_digest,
+                source_sha="0" * 40,
+                data_digest="fixture",
+            )
+            if challenger and strategy != "direct"
+            else None,
             challenger_weight=weight,
         )
 
