@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package_name }}.serving.batching import MicroBatcher, QueueFull
+from {{ cookiecutter.package_name }}.serving.batching import MicroBatcher, QueueFull, scoring_executor
 from {{ cookiecutter.package_name }}.serving.model import Scores
 
 pytestmark = pytest.mark.unit
@@ -69,3 +69,61 @@ def test_a_full_queue_refuses_at_once() -> None:
     results = asyncio.run(run_concurrently(batcher, [[[1]], [[2]], [[3]], [[4]]]))
     refused = [result for result in results if isinstance(result, QueueFull)]
     assert refused and len(refused) < 4
+
+
+def test_a_lone_client_is_scored_at_once_not_after_the_window() -> None:
+    model = CountingModel()
+    batcher = MicroBatcher(model.score, window_seconds=1.0, max_batch_rows=100, max_queued_rows=100)
+
+    async def one_request_at_a_time() -> list[float]:
+        batcher.start()
+        waits = []
+        try:
+            for value in range(3):
+                started = time.perf_counter()
+                await batcher.score([[value]])
+                waits.append(time.perf_counter() - started)
+        finally:
+            await batcher.stop()
+        return waits
+
+    waits = asyncio.run(one_request_at_a_time())
+    assert model.calls == [1, 1, 1]
+    assert max(waits) < 0.5, waits
+
+
+def test_variants_sharing_the_scoring_thread_are_scored_and_answered_in_one_cycle() -> None:
+    champion, challenger = CountingModel(delay=0.01), CountingModel(delay=0.01)
+    thread = scoring_executor()
+    batchers = [
+        MicroBatcher(
+            model.score, window_seconds=0.05, max_batch_rows=100, max_queued_rows=100, executor=thread
+        )
+        for model in (champion, challenger)
+    ]
+    answered_at: dict[str, float] = {}
+
+    async def request(name: str, batcher: MicroBatcher, rows) -> None:
+        await batcher.score(rows)
+        answered_at[name] = time.perf_counter()
+
+    async def scenario() -> None:
+        for batcher in batchers:
+            batcher.start()
+        try:
+            await asyncio.gather(
+                request("champion-1", batchers[0], [[1], [2]]),
+                request("champion-2", batchers[0], [[3]]),
+                request("challenger-1", batchers[1], [[4]]),
+            )
+        finally:
+            for batcher in batchers:
+                await batcher.stop()
+            thread.shutdown(wait=True)
+
+    asyncio.run(scenario())
+    assert champion.calls == [3] and challenger.calls == [1]
+    assert thread.cycles == 1
+    # Answered together: the champion's clients did not wait for the challenger's call to be answered
+    # separately, nor the challenger's for another cycle.
+    assert max(answered_at.values()) - min(answered_at.values()) < 0.005
