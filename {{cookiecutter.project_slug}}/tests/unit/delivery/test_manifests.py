@@ -33,7 +33,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 BASE = read_base(PROJECT_ROOT)
 REPOSITORY = "ghcr.io/example-org/income-classifier"
 DIGEST = "sha256:" + "d" * 64
-FLAGS = '{"flags": {"new-threshold": {"state": "ENABLED", "variants": {"on": true}, "defaultVariant": "on"}}}\n'
+FLAGS = (
+    '{"flags": {"new-threshold": {"state": "ENABLED", "variants": {"on": true}, "defaultVariant": "on"}}}\n'
+)
 SETTINGS = EnvironmentSettings(
     flags=Path("flags/staging.flagd.json"),
     autoscaling=Autoscaling(min_replicas=2, max_replicas=5, target_cpu_percent=60),
@@ -83,7 +85,7 @@ def render(the_release: Release | None = None, settings: EnvironmentSettings = S
 
 def by_kind(files: dict[str, str]) -> dict[str, dict]:
     found = {}
-    for path, text in files.items():
+    for text in files.values():
         document = yaml.safe_load(text)
         if document["kind"] != "Kustomization":
             found.setdefault(document["kind"], []).append(document)
@@ -100,7 +102,9 @@ def test_rendering_is_byte_stable_and_under_manifests() -> None:
     assert first == second
     assert all(path.startswith("manifests/") for path in first)
     listed = yaml.safe_load(first["manifests/kustomization.yaml"])["resources"]
-    assert sorted(f"manifests/{name}" for name in listed) == sorted(set(first) - {"manifests/kustomization.yaml"})
+    assert sorted(f"manifests/{name}" for name in listed) == sorted(
+        set(first) - {"manifests/kustomization.yaml"}
+    )
 
 
 def test_the_pod_serves_the_release_it_carries() -> None:
@@ -127,9 +131,13 @@ def test_the_flags_config_map_is_the_file_release_yaml_records() -> None:
     [flags] = [m for m in by_kind(files)["ConfigMap"] if m["metadata"]["name"] == "serving-flags"]
     assert flags["data"] == {"staging.flagd.json": FLAGS}
     mounts = deployment(files)["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
-    assert {"name": "flags", "mountPath": "/app/flags/staging.flagd.json", "subPath": "staging.flagd.json",
-            "readOnly": True} in mounts
-    with pytest.raises(ManifestError, match="release.yaml records"):
+    assert {
+        "name": "flags",
+        "mountPath": "/app/flags/staging.flagd.json",
+        "subPath": "staging.flagd.json",
+        "readOnly": True,
+    } in mounts
+    with pytest.raises(ManifestError, match=r"release\.yaml records"):
         render(flags_text=FLAGS.replace("true", "false"))
 
 
@@ -146,7 +154,9 @@ def test_scale_comes_from_the_environment_settings() -> None:
 def test_secrets_are_referenced_never_written() -> None:
     container = deployment(render())["spec"]["template"]["spec"]["containers"][0]
     references = {
-        variable["name"]: variable["valueFrom"]["secretKeyRef"] for variable in container["env"] if "valueFrom" in variable
+        variable["name"]: variable["valueFrom"]["secretKeyRef"]
+        for variable in container["env"]
+        if "valueFrom" in variable
     }
     assert set(references) >= {"MLFLOW_TRACKING_URI", FEEDBACK_DATABASE_URL_ENV, "MLOPS_FEEDBACK_TOKEN"}
     assert {reference["name"] for reference in references.values()} == {"income-classifier-staging-tokens"}
