@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -19,13 +20,15 @@ import pytest
 import yaml
 from fixtures import install_fixture_project
 from scipy.stats import entropy
+from support.github_api import FakeGitHub
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.commands.training import train
 from {{ cookiecutter.package_name }}.config import load_config
 from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, ServedRequest
 from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog
-from {{ cookiecutter.package_name }}.pipeline.data import load_dataset
+from {{ cookiecutter.package_name }}.pipeline.data import load_dataset, read_feedback_manifest
+from {{ cookiecutter.package_name }}.pipeline.feedback import labelled_in_directory
 from {{ cookiecutter.package_name }}.pipeline.training import split_dataset
 
 pytestmark = pytest.mark.integration
@@ -373,3 +376,91 @@ def test_an_environment_without_a_log_is_named_and_no_store_is_created(loop, tmp
     assert f"no prediction log for {other}" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
     assert not (loop["root"] / "other.db").exists()
+
+
+def test_collect_writes_the_stores_new_labels_once(loop, capsys) -> None:
+    root, config = loop["root"], loop["config"]
+    directory = root / "data" / "feedback"
+    in_files = labelled_in_directory(directory)
+    fresh = [record for record in most_certain(loop)[10:14] if key_of(record) not in in_files]
+    store = FeedbackStore(f"sqlite:///{root / 'feedback.db'}")
+    # What the service's /feedback stores: the model's label, 0 or 1.
+    store.add_feedback([(record["request_id"], record["row"], 1) for record in fresh])
+    store.close()
+    expected = (loop["labelled"] | {key_of(record) for record in fresh}) - set(in_files)
+    assert run(loop, "collect", "--env", loop["environment"]) == 0
+    assert f"Collected {len(expected)} labels" in capsys.readouterr().out
+    entry = read_feedback_manifest(directory)[-1]
+    assert entry["source"] == "feedback store" and entry["rows"] == len(expected)
+    frame = pd.read_csv(directory / entry["file"], dtype={"request_id": str})
+    assert set(zip(frame["request_id"], frame["row"], strict=True)) == expected
+    positive = config.data.positive_label
+    assert all(
+        frame.loc[index, config.data.target] == positive
+        for index in frame.index
+        if (frame.loc[index, "request_id"], frame.loc[index, "row"]) in {key_of(record) for record in fresh}
+    )
+    before = state(loop)
+    assert run(loop, "collect", "--env", loop["environment"]) == 0
+    assert "holds no label that is not in a feedback file yet" in capsys.readouterr().out
+    assert state(loop) == before
+
+
+def git(cwd: Path, *arguments: str) -> str:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    completed = subprocess.run(
+        ["git", *identity, *arguments], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return completed.stdout.strip()
+
+
+def test_propose_pushes_the_feedback_on_one_fixed_branch_and_opens_one_pr(
+    loop, tmp_path: Path, capsys
+) -> None:
+    root = loop["root"]
+    directory = root / "data" / "feedback"
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(remote))
+    # The checkout as main holds it: everything but the feedback gathered since.
+    git(root, "init", "--quiet", "-b", "main")
+    git(root, "add", "--all", "--", ".", ":!data/feedback")
+    git(root, "commit", "--quiet", "-m", "main")
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "--quiet", "origin", "main")
+    head = git(root, "rev-parse", "HEAD")
+    index_before = git(root, "diff", "--cached", "--name-only")
+
+    with FakeGitHub(branches=None) as github:
+        environ = {
+            "GITHUB_API_URL": github.url,
+            "GITHUB_REPOSITORY": github.repository,
+            "GITHUB_TOKEN": "test-token",
+        }
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in environ.items():
+                patch.setenv(name, value)
+            assert run(loop, "propose") == 0
+            assert "Opened pull request #1" in capsys.readouterr().out
+            (pull_request,) = github.open_pull_requests(base="main")
+            assert pull_request["head"]["ref"] == "retrain/feedback"
+            files = sorted(path.name for path in directory.iterdir())
+            pushed = git(
+                root,
+                "ls-tree",
+                "-r",
+                "--name-only",
+                "refs/remotes/origin/retrain/feedback",
+                "--",
+                "data/feedback",
+            )
+            assert sorted(Path(name).name for name in pushed.splitlines()) == files
+            assert git(root, "rev-parse", "refs/remotes/origin/retrain/feedback~1") == head
+            rows = sum(entry["rows"] for entry in read_feedback_manifest(directory))
+            assert f"Adds {rows} labelled rows" in pull_request["body"]
+            # A re-run with nothing new changes nothing and keeps the one PR.
+            assert run(loop, "propose") == 0
+            assert "already up to date" in capsys.readouterr().out
+            assert len(github.open_pull_requests(base="main")) == 1
+    # The checkout's own index is untouched: the commit was built in a scratch index.
+    assert git(root, "diff", "--cached", "--name-only") == index_before
+    assert git(root, "rev-parse", "HEAD") == head

@@ -1,14 +1,19 @@
-"""Feedback commands: export the rows worth labelling, import the labels that come back.
+"""Feedback commands: export the rows worth labelling, import the labels that come back, propose retraining.
 
 Two records of feedback, each with its own job. The feedback store (`serving.feedback_database_url`) is
 the service's live record: `/feedback` writes it and monitoring joins it to the log. The feedback
 directory (`data.feedback_path`, `data/feedback/` by default) is training input kept in git: one CSV
 per import with the features joined from the prediction log, and a manifest line with its sha256.
-`import` writes both, and writes nothing at all when any entry is refused.
+`import` writes both, and writes nothing at all when any entry is refused. `collect` turns the store's
+labels into a feedback file; `propose` commits the feedback directory on the fixed branch
+`retrain/feedback` and opens (or updates) its pull request, whose model report does the retraining.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,12 @@ from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, resolve_database_url
 from {{ cookiecutter.package_name }}.io.prediction_log import read_prediction_log
 from {{ cookiecutter.package_name }}.pipeline import feedback
-from {{ cookiecutter.package_name }}.pipeline.data import FEEDBACK_MANIFEST, Dataset, load_dataset
+from {{ cookiecutter.package_name }}.pipeline.data import (
+    FEEDBACK_MANIFEST,
+    Dataset,
+    load_dataset,
+    read_feedback_manifest,
+)
 from {{ cookiecutter.package_name }}.pipeline.feedback import FeedbackError
 
 DEFAULT_FEEDBACK_PATH = Path("data/feedback")
@@ -187,3 +197,140 @@ def import_labels(config: ProjectConfig, path: Path, environment: str) -> Import
             manifest.write_bytes(before)
         raise FeedbackError(f"the feedback store ({url}) refused the labels: {error}") from None
     return ImportResult(entry["file"], len(accepted), parsed.unlabelled, directory, entry)
+
+
+def collect_labels(config: ProjectConfig, environment: str) -> ImportResult | None:
+    """The store's labels that no feedback file holds yet, written as the next import file.
+
+    These are the labels the service received on `/feedback` (the store's labels are the model's
+    0/1, mapped back to the target's classes). Labels for rows this environment's log does not hold
+    are left alone; a row labelled twice in the store keeps its latest label. Returns None when
+    there is nothing new.
+    """
+    log, url = _sources(config, environment)
+    answered = _answered(log, environment)
+    directory = feedback_directory(config)
+    dataset = _training_data(config)
+    in_files = feedback.labelled_in_directory(directory)
+    latest: dict[feedback.Key, Any] = {}
+    if _store_exists(url):
+        store = FeedbackStore(url)
+        try:
+            for item in store.feedback():
+                latest[(str(item["request_id"]), int(item["row"]))] = item["label"]
+        finally:
+            store.close()
+    entries = [
+        feedback.LabelEntry(
+            f"feedback store label {index}", key[0], key[1], feedback.class_name(label, dataset.classes)
+        )
+        for index, (key, label) in enumerate(latest.items())
+        if key in answered and key not in in_files
+    ]
+    if not entries:
+        return None
+    parsed = feedback.ParsedLabels(entries, [])
+    accepted = feedback.check_labels(parsed, answered, dataset.classes, in_files, dataset.schema.features)
+    withheld = [column for column in config.data.personal_columns if column in dataset.schema.features]
+    frame = feedback.feedback_frame(accepted, dataset.schema.features, config.data.target, withheld)
+    entry = feedback.write_feedback(
+        directory, frame, {"source": "feedback store", "environment": environment, "format": "store"}
+    )
+    return ImportResult(entry["file"], len(accepted), 0, directory, entry)
+
+
+RETRAIN_BRANCH = "retrain/feedback"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    branch: str
+    commit: str | None
+    changed: bool
+    files: list[str]
+    pull_request: dict | None = None
+    created: bool = False
+
+
+@contextmanager
+def _scratch_index():
+    """A throw-away git index, so committing the feedback never touches the checkout's own index."""
+    with tempfile.TemporaryDirectory(prefix="feedback-index-") as scratch:
+        previous = os.environ.get("GIT_INDEX_FILE")
+        os.environ["GIT_INDEX_FILE"] = str(Path(scratch) / "index")
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("GIT_INDEX_FILE", None)
+            else:
+                os.environ["GIT_INDEX_FILE"] = previous
+
+
+def render_proposal(config: ProjectConfig, entries: list[dict]) -> str:
+    """The retraining pull request's description: what feedback it adds."""
+    lines = [
+        "## Retrain on collected feedback",
+        "",
+        f"Adds {sum(int(entry['rows']) for entry in entries)} labelled rows under "
+        f"`{(config.data.feedback_path or DEFAULT_FEEDBACK_PATH).as_posix()}/`. Training appends them "
+        "to the training split only; the held-out rows are unchanged, so the model report on this pull "
+        "request compares the new version with the champion on the same rows.",
+        "",
+        "| file | rows | source | environment | sha256 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {entry['file']} | {entry['rows']} | {entry.get('source', '')} | {entry.get('environment', '')} "
+        f"| `{str(entry['sha256'])[:12]}` |"
+        for entry in entries
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def propose_retraining(
+    config: ProjectConfig, repository, github=None, branch: str = RETRAIN_BRANCH, base: str = "main"
+) -> Proposal:
+    """Commit the feedback directory as it is now on top of HEAD, as `branch`, and open or update its PR.
+
+    The branch is force-updated on every run (one open retraining PR, never a pile of dated ones);
+    nothing is pushed when the feedback directory is what HEAD already holds.
+    """
+    directory = feedback_directory(config)
+    relative = directory.relative_to(config.root).as_posix()
+    repository.require_remote()
+    head = repository.git("rev-parse", "HEAD")
+    with _scratch_index():
+        repository.git("read-tree", head)
+        repository.git("add", "--all", "--", relative)
+        tree = repository.git("write-tree")
+        changed_files = repository.git(
+            "diff-index", "--cached", "--name-only", head, "--", relative
+        ).splitlines()
+    if not changed_files:
+        return Proposal(branch, None, False, [])
+    known = {entry["file"]: entry for entry in read_feedback_manifest(directory)}
+    added = [known[Path(name).name] for name in changed_files if Path(name).name in known]
+    remote_head = repository.git("ls-remote", "--heads", repository.remote, branch).split()
+    current = remote_head[0] if remote_head else None
+    if current is not None:
+        repository.git("fetch", "--quiet", repository.remote, branch)
+    if (
+        current is not None
+        and repository.git("rev-parse", current + "^{tree}") == tree
+        and repository.git("rev-parse", current + "~1") == head
+    ):
+        commit, pushed = current, False
+    else:
+        rows = sum(int(entry["rows"]) for entry in added)
+        message = f"Retrain on {rows} collected feedback rows"
+        commit = repository.git("commit-tree", tree, "-p", head, "-m", message)
+        repository.git("push", "--quiet", "--force", repository.remote, f"{commit}:refs/heads/{branch}")
+        pushed = True
+    pull_request, created = None, False
+    if github is not None:
+        title = f"Retrain {config.mlflow.registered_model} on collected feedback"
+        pull_request, created = github.upsert_pull_request(
+            title, branch, base, render_proposal(config, added)
+        )
+    return Proposal(branch, commit, pushed, changed_files, pull_request, created)
