@@ -1,0 +1,111 @@
+"""With `serving.workers: 2`, two worker processes answer, and /metrics counts what both answered."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+
+import pytest
+from serving_support import Workspace
+
+from {{ cookiecutter.package_name }}.io.prediction_log import read_prediction_log
+
+pytestmark = pytest.mark.integration
+
+WORKERS = 2
+REQUESTS = 240
+ROWS_PER_REQUEST = 3
+LOG_FILE = re.compile(r"predictions-[0-9TZ]+-(?P<pid>[0-9]+)-[0-9]+\.jsonl$")
+
+
+@pytest.fixture(scope="module")
+def service(workspace: Workspace, service_factory):
+    return service_factory(workspace.release("canary", 30), {"serving": {"workers": WORKERS}})
+
+
+def send_on_fresh_connections(service, count: int, rows: list[dict], clients: int = 8) -> list[int]:
+    """POST /predict `count` times, each on a connection of its own, so the kernel spreads them."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        for _ in range(offset, count, clients):
+            answer = service.post("/predict", {"instances": rows})
+            with lock:
+                statuses.append(answer.status)
+
+    threads = [threading.Thread(target=client, args=(offset,)) for offset in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def sample(metrics: dict[str, float], name: str, **labels: str) -> float:
+    """The sum of every sample of `name` whose labels include `labels`."""
+    total = 0.0
+    for key, value in metrics.items():
+        metric, _, rest = key.partition("{")
+        if metric != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+        if all(found.get(label) == wanted for label, wanted in labels.items()):
+            total += value
+    return total
+
+
+def test_requests_spread_over_the_workers_add_up_in_metrics(workspace: Workspace, service) -> None:
+    rows = workspace.rows[:ROWS_PER_REQUEST]
+    before = service.metrics()
+    statuses = send_on_fresh_connections(service, REQUESTS, rows)
+    assert Counter(statuses) == {200: REQUESTS}
+
+    # Both workers answered: each writes its own log files, named by its process id.
+    deadline = time.monotonic() + 15
+    while len(read_prediction_log(service.log_directory)) < REQUESTS * ROWS_PER_REQUEST:
+        assert time.monotonic() < deadline, "the prediction log did not receive every row"
+        time.sleep(0.1)
+    records = read_prediction_log(service.log_directory)
+    assert len(records) == REQUESTS * ROWS_PER_REQUEST
+    pids = {LOG_FILE.search(path.name)["pid"] for path in service.log_directory.glob("predictions-*.jsonl")}
+    assert len(pids) == WORKERS, pids
+    by_variant = Counter(record["variant"] for record in records if record["row"] == 0)
+
+    # Whichever worker answers the scrape, the counts are those of every worker together.
+    for _ in range(6):
+        after = service.metrics()
+        answered = sample(after, "http_requests_total", endpoint="/predict", status="200") - sample(
+            before, "http_requests_total", endpoint="/predict", status="200"
+        )
+        assert answered == REQUESTS
+        for variant, count in by_variant.items():
+            assert sample(after, "http_requests_total", endpoint="/predict", variant=variant) - sample(
+                before, "http_requests_total", endpoint="/predict", variant=variant
+            ) == count
+        scored = sample(after, "predictions_total") - sample(before, "predictions_total")
+        assert scored == REQUESTS * ROWS_PER_REQUEST
+        latency = sample(after, "http_request_duration_seconds_count", endpoint="/predict") - sample(
+            before, "http_request_duration_seconds_count", endpoint="/predict"
+        )
+        assert latency == REQUESTS
+
+
+def test_model_info_is_one_series_per_variant_and_process_metrics_are_left_out(
+    workspace: Workspace, service
+) -> None:
+    metrics = service.metrics()
+    info = {key: value for key, value in metrics.items() if key.startswith("model_info{")}
+    assert sorted(dict(re.findall(r'(\w+)="([^"]*)"', key))["variant"] for key in info) == [
+        "challenger",
+        "champion",
+    ]
+    assert set(info.values()) == {1.0}
+    # prometheus-client cannot add up CPU and memory across processes: they are not exported at all.
+    assert not any(key.startswith("process_") for key in metrics)
+
+
+def test_both_workers_stop_on_sigterm(workspace: Workspace, service) -> None:
+    assert service.stop() == 0
