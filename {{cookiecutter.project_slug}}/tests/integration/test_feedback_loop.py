@@ -9,7 +9,10 @@ directory and the store byte for byte as they were.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -21,6 +24,7 @@ import yaml
 from fixtures import install_fixture_project
 from scipy.stats import entropy
 from support.github_api import FakeGitHub
+from support.workflow_runner import WorkflowRunner
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.commands.training import train
@@ -464,3 +468,92 @@ def test_propose_pushes_the_feedback_on_one_fixed_branch_and_opens_one_pr(
     # The checkout's own index is untouched: the commit was built in a scratch index.
     assert git(root, "diff", "--cached", "--name-only") == index_before
     assert git(root, "rev-parse", "HEAD") == head
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+IGNORED = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "mlflow.db",
+    "mlartifacts",
+    "reports",
+    ".gitops-remote.git",
+    "__pycache__",
+    ".pytest_cache",
+    "logs",
+    "feedback.db",
+)
+
+
+def test_the_retrain_workflow_collects_the_stores_labels_and_opens_one_pr(tmp_path: Path) -> None:
+    """retrain.yml's job as Actions runs it (support/workflow_runner), on a remote and a GitHub stand-in."""
+    seed = tmp_path / "seed"
+    shutil.copytree(PROJECT_ROOT, seed, ignore=IGNORED)
+    config_file = install_fixture_project(seed)
+    document = yaml.safe_load(config_file.read_text())
+    document["data"]["feedback_path"] = "data/feedback"
+    config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    config = load_config(config_file)
+    environment = config.environments[-1]
+    # The deployment's log and store, outside the checkout, where environments/<env>.yaml says.
+    deployment = tmp_path / "deployment"
+    settings_file = seed / "environments" / f"{environment}.yaml"
+    settings = yaml.safe_load(settings_file.read_text()) or {}
+    settings.setdefault("serving", {}).update(
+        prediction_log={"directory": str(deployment / "logs")},
+        feedback_database_url=f"sqlite:///{deployment / 'feedback.db'}",
+    )
+    settings_file.write_text(yaml.safe_dump(settings, sort_keys=False))
+    dataset = load_dataset(config.data, config.data_path)
+    rows = dataset.features.head(8)
+    request_ids = [uuid.uuid4().hex for _ in range(len(rows))]
+    log = PredictionLog(deployment / "logs")
+    log.append(
+        logged_record(
+            request_id, 0, environment, 1, {key: (None if pd.isna(v) else v) for key, v in row.items()}, 0.4
+        )
+        for request_id, (_, row) in zip(request_ids, rows.iterrows(), strict=True)
+    )
+    log.close()
+    store = FeedbackStore(f"sqlite:///{deployment / 'feedback.db'}")
+    store.record_requests([ServedRequest(rid, environment, "champion", 1, None, 1) for rid in request_ids])
+    store.add_feedback([(rid, 0, index % 2) for index, rid in enumerate(request_ids[:5])])
+    store.close()
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(remote))
+    git(seed, "init", "--quiet", "-b", "main")
+    git(seed, "add", "--all")
+    git(seed, "commit", "--quiet", "-m", "project")
+    git(seed, "push", "--quiet", str(remote), "main")
+
+    with FakeGitHub(repository=f"example-org/{config.name}", branches=None) as github:
+        keep = {"PATH", "HOME", "LANG", "TMPDIR", "USER"}
+        runner = WorkflowRunner(
+            project_root=PROJECT_ROOT,
+            remote=remote,
+            workspace_root=tmp_path / "runs",
+            environment={
+                **{key: value for key, value in os.environ.items() if key in keep},
+                "GITHUB_API_URL": github.url,
+                "GITHUB_REPOSITORY": github.repository,
+                "GITHUB_TOKEN": github.expected_token,
+                "GITHUB_RETRY_BACKOFF": "0.01",
+                "GITHUB_ACTIONS": "true",
+            },
+        )
+        inputs = {"environment": environment}
+        result = runner.run_job("retrain.yml", "propose", "workflow_dispatch", "main", inputs=inputs)
+        assert result.success, result.log()
+        assert f"Collected 5 labels from the feedback store of {environment}" in result.summary
+        (pull_request,) = github.open_pull_requests(base="main")
+        assert pull_request["head"]["ref"] == "retrain/feedback"
+        assert "Adds 5 labelled rows" in pull_request["body"]
+        pushed = git(remote, "show", "retrain/feedback:data/feedback/import-0001.csv")
+        frame = pd.read_csv(io.StringIO(pushed), dtype={"request_id": str})
+        assert sorted(frame["request_id"]) == sorted(request_ids[:5])
+        assert git(remote, "rev-parse", "retrain/feedback~1") == git(remote, "rev-parse", "main")
+        # A re-run force-updates the same branch and keeps the one pull request.
+        again = runner.run_job("retrain.yml", "propose", "workflow_dispatch", "main", inputs=inputs)
+        assert again.success, again.log()
+        assert len(github.open_pull_requests(base="main")) == 1
+        assert git(remote, "rev-parse", "retrain/feedback~1") == git(remote, "rev-parse", "main")
