@@ -169,7 +169,7 @@ def test_the_explain_flag_adds_contributions_that_add_up_to_the_model_output(
     assert answer.status == 200, answer.body
     document = answer.json()
     explanation = document["explanation"]
-    assert explanation["explainer"] == "tree"
+    assert explanation["explainer"] in {"tree", "linear"}
     columns = [column for column in workspace.rows[0]]
     contributions = [prediction["contributions"] for prediction in document["predictions"]]
     assert all(set(row) <= set(columns) and row for row in contributions)
