@@ -23,6 +23,7 @@ from {{ cookiecutter.package_name }}.governance.fairness import (
     compute_fairness,
     describe_largest_gap,
 )
+from {{ cookiecutter.package_name }}.governance.profile import PROFILE_FILE, build_profile
 from {{ cookiecutter.package_name }}.governance.sample_size import held_out_warnings
 from {{ cookiecutter.package_name }}.io import registry
 from {{ cookiecutter.package_name }}.pipeline.data import Dataset, load_dataset
@@ -226,6 +227,17 @@ def report(config: ProjectConfig, version: int) -> ReportResult:
         "fairness.json": _json(fairness_document),
         CHECKS_FILE: _json(checks),
         SCHEMA_FILE: _json(dataset.schema.to_dict()),
+        PROFILE_FILE: _json(
+            build_profile(
+                split.train_features,
+                list(dataset.schema.numeric),
+                list(dataset.schema.categorical),
+                scores,
+                split.test_labels,
+                split.test_sensitive,
+                random_state=int(params.get("random_state", config.model.random_state)),
+            )
+        ),
         **images,
     }
     environment = config.environments[0]
