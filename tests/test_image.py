@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import tool_environment
 
 DIGEST = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[\w.-]+)?@sha256:[0-9a-f]{64}$")
@@ -202,3 +203,16 @@ def test_each_rule_catches_its_mistake(dockerfile: str, expected: str) -> None:
     assert any(expected in problem for problem in dockerfile_problems(dockerfile)), dockerfile_problems(
         dockerfile
     )
+
+
+def test_the_image_and_the_pod_agree_on_user_and_project_directory(baked) -> None:
+    """The pod runs as the image's user and mounts the release and settings into its project root."""
+    _, project = baked
+    final = stages((project / "Dockerfile").read_text())[-1]
+    [workdir] = [rest for keyword, rest in final["instructions"] if keyword == "WORKDIR"]
+    user = [rest for keyword, rest in final["instructions"] if keyword == "USER"][-1]
+    deployment = yaml.safe_load((project / "deploy" / "base" / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    assert f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}" == user
+    mounts = {mount["mountPath"] for mount in pod["containers"][0]["volumeMounts"]}
+    assert f"{workdir}/logs" in mounts and any(path.startswith(f"{workdir}/environments/") for path in mounts)

@@ -149,17 +149,18 @@ def validation_problems(document: dict) -> list[str]:
 
 
 def application_set_applications(application_set: dict) -> list[dict]:
-    """The Applications Argo CD generates from the list generator (goTemplate + templatePatch)."""
+    """The Applications Argo CD generates from the list generator (goTemplate, then templatePatch)."""
     [generator] = application_set["spec"]["generators"]
+    patch = application_set["spec"]["templatePatch"]
+    assert "{{ toJson .automated }}" in patch, "the patch this simulation knows"
     applications = []
     for element in generator["list"]["elements"]:
         text = yaml.safe_dump(application_set["spec"]["template"])
         application = yaml.safe_load(text.replace("{{ .environment }}", element["environment"]))
-        patch = application_set["spec"]["templatePatch"]
-        assert "{{- if .automated }}" in patch and "{{- end }}" in patch
-        if element["automated"]:
-            body = patch.replace("{{- if .automated }}", "").replace("{{- end }}", "")
-            merge(application, yaml.safe_load(body))
+        merge(
+            application,
+            yaml.safe_load(patch.replace("{{ toJson .automated }}", json.dumps(element["automated"]))),
+        )
         applications.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **application})
     return applications
 
@@ -232,11 +233,11 @@ def test_applications_sync_every_environment_branch_automatically_but_the_last(
     for application, name in zip(applications, names, strict=True):
         namespace = {doc["metadata"]["namespace"] for doc in resources(rendered[name]["files"])}
         assert {application["spec"]["destination"]["namespace"]} == namespace
-        automated = application["spec"]["syncPolicy"].get("automated")
+        automated = application["spec"]["syncPolicy"]["automated"]
         if name == names[-1]:
-            assert automated is None, "the last environment is synced by hand"
+            assert automated == {"enabled": False}, "the last environment is synced by hand"
         else:
-            assert automated == {"prune": True, "selfHeal": True}
+            assert automated == {"enabled": True, "prune": True, "selfHeal": True}
 
 
 def test_the_project_allows_only_this_repository_and_the_environments_namespaces(
