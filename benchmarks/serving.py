@@ -8,11 +8,13 @@ twice (a champion and a challenger, different seeds), and starts both services o
 One load client drives both: an asyncio HTTP/1.1 client in a process of its own, N keep-alive connections,
 each sending its next request when the previous one is answered (closed loop), held-out rows (those without
 missing values: mlflow's schema enforcement refuses nulls in integer columns) sent in turn. Each cell is
-measured after a warm-up, alternating the two services, for single-row requests and 100-row batches at
-concurrency 1, 8 and 32. Prints requests/s, rows/s, p50 and p99 latency, any non-200 answers, the ratios
-(ours/mlflow throughput, mlflow/ours p99), and the floor: rows/s of the bare pipeline's `predict_proba`
-(one thread, as the service pins it) on a batch, and the cost of one call of one row.
-Usage: python benchmarks/serving.py [--duration S] [--warmup S] [--quick] [--project DIR]
+measured after a warm-up, alternating the two services (`--rounds N`: N times each, the median kept), for
+single-row requests and 100-row batches at concurrency 1, 8 and 32. Prints requests/s, p50 and p99
+latency, any non-200 answers, the ratios (ours/mlflow throughput, mlflow/ours p99), the floor: rows/s of
+the bare pipeline's `predict_proba` (one thread, as the service pins it) on a batch and the cost of one
+call of one row, and the machine's load average (absolute numbers depend on it; the ratios less).
+Usage: python benchmarks/serving.py [--duration S] [--warmup S] [--rounds N] [--quick]
+                                    [--project DIR [--no-train]]
 """
 
 from __future__ import annotations
@@ -353,6 +355,17 @@ def stop(process: subprocess.Popen, group: bool = False) -> None:
             process.wait()
 
 
+def load_average() -> str:
+    """The machine's load: both services share it, but absolute numbers depend on it."""
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def median_round(rounds: list[dict]) -> dict:
+    """The round of median throughput (its latencies come with it: one real measurement, not a mix)."""
+    ordered = sorted(rounds, key=lambda result: result["requests_per_second"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def write_payloads(rows: list[dict], size: int, key: str, path: Path) -> None:
     count = max(1, min(200, len(rows) // size))
     bodies = [
@@ -408,6 +421,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per cell")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds sent before measuring")
     parser.add_argument("--quick", action="store_true", help="3 s per cell, 1 s warm-up")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure each cell N times, alternating; report the median"
+    )
     parser.add_argument("--project", type=Path, help="a baked project (default: bake one)")
     parser.add_argument(
         "--no-train", action="store_true", help="serve the last two versions --project already registered"
@@ -447,6 +463,7 @@ def main() -> int:
         settings_file = project / "environments" / f"{ENVIRONMENT}.yaml"
         settings_text = settings_file.read_text()
         ours_port, mlflow_port = free_port(), free_port()
+        load_at_start = load_average()
         ours = mlflow = None
         try:
             ours = start_ours(project, scratch, ours_port)
@@ -459,20 +476,25 @@ def main() -> int:
             results = {}
             for size in BATCH_SIZES:
                 for concurrency in CONCURRENCIES:
-                    pair = {}
-                    for name, port, path in (
-                        ("ours", ours_port, "/predict"),
-                        ("mlflow", mlflow_port, "/invocations"),
-                    ):
-                        pair[name] = measure(
-                            port,
-                            path,
-                            scratch / f"{name}-{size}.json",
-                            concurrency,
-                            arguments.warmup,
-                            arguments.duration,
-                        )
-                    results[(size, concurrency)] = pair
+                    rounds: dict[str, list[dict]] = {"ours": [], "mlflow": []}
+                    for _ in range(arguments.rounds):
+                        for name, port, path in (
+                            ("ours", ours_port, "/predict"),
+                            ("mlflow", mlflow_port, "/invocations"),
+                        ):
+                            rounds[name].append(
+                                measure(
+                                    port,
+                                    path,
+                                    scratch / f"{name}-{size}.json",
+                                    concurrency,
+                                    arguments.warmup,
+                                    arguments.duration,
+                                )
+                            )
+                    results[(size, concurrency)] = {
+                        name: median_round(found) for name, found in rounds.items()
+                    }
                     print(f"  measured {size} row(s) per request at concurrency {concurrency}", flush=True)
         finally:
             settings_file.write_text(settings_text)
@@ -481,6 +503,7 @@ def main() -> int:
                     stop(process, group)
         print()
         print(table(results, prepared["floor"]))
+        print(f"load average (1, 5, 15 min) at the start: {load_at_start}, at the end: {load_average()}")
         eight = results[(1, 8)]
         throughput = eight["ours"]["requests_per_second"] / eight["mlflow"]["requests_per_second"]
         latency = eight["mlflow"]["p99"] / eight["ours"]["p99"]
