@@ -1,9 +1,10 @@
 """The feedback store: which requests were served by which variant, and the labels that come back.
 
 Any SQLAlchemy URL works (SQLite by default). Two tables: `served_requests` (one row per answered
-request: environment, variant, version, experiment id, rows) and `feedback` (one row per label
-received, with the row index inside its request). Joining them is what an experiment report and
-the monitoring read.
+request: environment, variant, version, experiment id, rows, the routing key's hash) and `feedback`
+(one row per label received, with the row index inside its request). Joining them is what an
+experiment report and the monitoring read. `purge_before` and `erase` delete by age and by subject
+(retention and erasure); only portable SQL is used, so SQLite and PostgreSQL behave alike.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    delete,
+    func,
     insert,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import make_url
 
@@ -38,7 +43,9 @@ SERVED_REQUESTS = Table(
     Column("model_version", Integer, nullable=False),
     Column("experiment_id", String(128)),
     Column("rows", Integer, nullable=False),
+    Column("routing_key_hash", String(64), index=True),
 )
+IN_CLAUSE_SIZE = 500
 FEEDBACK = Table(
     "feedback",
     METADATA,
@@ -58,6 +65,7 @@ class ServedRequest:
     model_version: int
     experiment_id: str | None
     rows: int
+    routing_key_hash: str | None = None
 
 
 def resolve_database_url(url: str, root: Path) -> str:
@@ -77,6 +85,16 @@ class FeedbackStore:
         self.url = url
         self.engine = create_engine(url)
         METADATA.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a store made by an earlier version up to date (the one column added since)."""
+        columns = {column["name"] for column in inspect(self.engine).get_columns("served_requests")}
+        if "routing_key_hash" not in columns:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    text("ALTER TABLE served_requests ADD COLUMN routing_key_hash VARCHAR(64)")
+                )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -110,7 +128,13 @@ class FeedbackStore:
         if row is None:
             return None
         return ServedRequest(
-            row.request_id, row.environment, row.variant, row.model_version, row.experiment_id, row.rows
+            row.request_id,
+            row.environment,
+            row.variant,
+            row.model_version,
+            row.experiment_id,
+            row.rows,
+            row.routing_key_hash,
         )
 
     def add_feedback(self, items: list[tuple[str, int, Any]]) -> None:
@@ -137,3 +161,51 @@ class FeedbackStore:
         ).join(SERVED_REQUESTS, SERVED_REQUESTS.c.request_id == FEEDBACK.c.request_id, isouter=True)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+    def purge_before(self, before: datetime) -> dict[str, int]:
+        """Delete served requests served and labels received before `before`; counts by table."""
+        with self.engine.begin() as connection:
+            labels = connection.execute(delete(FEEDBACK).where(FEEDBACK.c.received_at < before)).rowcount
+            served = connection.execute(
+                delete(SERVED_REQUESTS).where(SERVED_REQUESTS.c.served_at < before)
+            ).rowcount
+        return {"feedback": labels, "served_requests": served}
+
+    def erase(self, request_ids: set[str], routing_key_hashes: set[str]) -> dict[str, int]:
+        """Delete one subject's served requests and labels, found by request id or routing key hash.
+
+        Both, because either record may be gone: the log rows (which give the request ids) may have
+        been purged while a late label remains, and requests stored before the hash was recorded
+        have none.
+        """
+        with self.engine.begin() as connection:
+            ids = set(request_ids)
+            for part in _chunks(sorted(routing_key_hashes)):
+                ids.update(
+                    row[0]
+                    for row in connection.execute(
+                        select(SERVED_REQUESTS.c.request_id).where(
+                            SERVED_REQUESTS.c.routing_key_hash.in_(part)
+                        )
+                    )
+                )
+            labels = served = 0
+            for part in _chunks(sorted(ids)):
+                labels += connection.execute(delete(FEEDBACK).where(FEEDBACK.c.request_id.in_(part))).rowcount
+                served += connection.execute(
+                    delete(SERVED_REQUESTS).where(SERVED_REQUESTS.c.request_id.in_(part))
+                ).rowcount
+        return {"feedback": labels, "served_requests": served}
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (what a retention or erasure report compares against)."""
+        with self.engine.connect() as connection:
+            return {
+                table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in (FEEDBACK, SERVED_REQUESTS)
+            }
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    """Values in groups small enough for any database's IN clause."""
+    return [values[start : start + IN_CLAUSE_SIZE] for start in range(0, len(values), IN_CLAUSE_SIZE)]
