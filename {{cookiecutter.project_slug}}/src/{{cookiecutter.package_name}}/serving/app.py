@@ -157,9 +157,16 @@ class PredictionService:
     ) -> tuple[str, str, ServedModel, Scores, RequestFlags]:
         """Route, score and log `rows`; returns the request id, variant, model, scores and flags."""
         request_id = uuid.uuid4().hex
-        flags = self.flags.evaluate(routing_key if routing_key is not None else request_id)
+        policy = self.options.policy
+        routed = policy.has_challenger and policy.strategy != "direct"
+        flags = self.flags.evaluate(
+            routing_key if routing_key is not None else request_id,
+            routing=routed,
+            weight=policy.strategy in ("canary", "ab"),
+            explain=endpoint == "/predict",
+        )
         decision = choose_variant(
-            self.options.policy,
+            policy,
             routing_key,
             request_id,
             challenger_weight=flags.challenger_weight,

@@ -316,3 +316,14 @@ def test_an_edit_that_is_not_json_keeps_the_flags_in_force(started, tmp_path: Pa
     os.utime(path, (later, later))
     time.sleep(0.3)  # several polls of 50 ms
     assert flags.evaluate("k").challenger_enabled is False
+
+
+def test_flags_a_request_cannot_use_are_skipped_and_keep_their_defaults(started) -> None:
+    document = broken(lambda f: f[CHALLENGER_ENABLED].update(defaultVariant="off"))
+    document["flags"][EXPLAIN_PREDICTIONS]["defaultVariant"] = "on"
+    document["flags"][EXPLAIN_PREDICTIONS].pop("targeting")
+    flags = started(document)
+    assert flags.evaluate("k") == RequestFlags(False, flags.evaluate("k").challenger_weight, True)
+    assert flags.evaluate("k", routing=False) == RequestFlags(True, None, True)
+    assert flags.evaluate("k", weight=False).challenger_weight is None
+    assert flags.evaluate("k", explain=False).explain_predictions is False
