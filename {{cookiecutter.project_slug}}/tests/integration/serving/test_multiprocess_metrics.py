@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 import pytest
-from serving_support import Workspace
+from serving_support import Workspace, start_service
 
 from {{ cookiecutter.package_name }}.io.prediction_log import read_prediction_log
 
@@ -82,9 +82,11 @@ def test_requests_spread_over_the_workers_add_up_in_metrics(workspace: Workspace
         )
         assert answered == REQUESTS
         for variant, count in by_variant.items():
-            assert sample(after, "http_requests_total", endpoint="/predict", variant=variant) - sample(
-                before, "http_requests_total", endpoint="/predict", variant=variant
-            ) == count
+            assert (
+                sample(after, "http_requests_total", endpoint="/predict", variant=variant)
+                - sample(before, "http_requests_total", endpoint="/predict", variant=variant)
+                == count
+            )
         scored = sample(after, "predictions_total") - sample(before, "predictions_total")
         assert scored == REQUESTS * ROWS_PER_REQUEST
         latency = sample(after, "http_request_duration_seconds_count", endpoint="/predict") - sample(
@@ -109,3 +111,16 @@ def test_model_info_is_one_series_per_variant_and_process_metrics_are_left_out(
 
 def test_both_workers_stop_on_sigterm(workspace: Workspace, service) -> None:
     assert service.stop() == 0
+
+
+def test_a_worker_that_cannot_load_stops_every_worker_and_serve_exits_2(
+    workspace: Workspace, tmp_path
+) -> None:
+    # Without the check, uvicorn would restart the failing worker forever and the other would serve.
+    forged = workspace.release("direct").model_copy(deep=True)
+    document = forged.model_dump(by_alias=True)
+    document["model"]["artifact_digest"] = "sha256:" + "0" * 64
+    release = type(forged).model_validate(document)
+    with pytest.raises(AssertionError, match="exited with 2") as failed:
+        start_service(workspace, tmp_path / "forged", release, {"serving": {"workers": WORKERS}})
+    assert "refusing to serve" in str(failed.value) and "sha256:" + "0" * 64 in str(failed.value)
