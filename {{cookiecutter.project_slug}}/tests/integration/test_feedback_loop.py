@@ -557,3 +557,45 @@ def test_the_retrain_workflow_collects_the_stores_labels_and_opens_one_pr(tmp_pa
         assert again.success, again.log()
         assert len(github.open_pull_requests(base="main")) == 1
         assert git(remote, "rev-parse", "retrain/feedback~1") == git(remote, "rev-parse", "main")
+
+
+def test_an_import_for_an_unknown_environment_is_refused_and_writes_nothing(
+    loop, tmp_path: Path, capsys
+) -> None:
+    request_id, row = key_of(most_certain(loop)[0])
+    path = label_studio_file(tmp_path / "a.json", [(request_id, row, loop["truth"][(request_id, row)])])
+    before = state(loop)
+    assert run(loop, "import", str(path), "--env", "nowhere") == 2
+    assert "'nowhere' is not an environment of this project" in capsys.readouterr().err
+    assert state(loop) == before
+
+
+def test_a_personal_feature_the_log_dropped_is_left_empty_in_the_feedback_file(loop, tmp_path: Path) -> None:
+    config_file, config = loop["config_file"], loop["config"]
+    personal = config.data.categorical_features[-1]
+    original = config_file.read_text()
+    document = yaml.safe_load(original)
+    document["data"]["personal_columns"] = [personal]
+    record = dict(most_certain(loop)[5])
+    # The log as a project with this personal column writes it: the column dropped.
+    dropped = {**record, "request_id": uuid.uuid4().hex, "features": dict(record["features"])}
+    del dropped["features"][personal]
+    log = PredictionLog(loop["root"] / "logs" / "predictions")
+    log.append([dropped])
+    log.close()
+    path = write(
+        tmp_path / "labels.csv", f"request_id,label\n{dropped['request_id']},{config.data.positive_label}\n"
+    )
+    try:
+        config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        assert run(loop, "import", str(path), "--env", loop["environment"]) == 0
+    finally:
+        config_file.write_text(original)
+    directory = loop["root"] / "data" / "feedback"
+    entry = read_feedback_manifest(directory)[-1]
+    frame = pd.read_csv(directory / entry["file"], dtype={"request_id": str})
+    assert frame["request_id"].tolist() == [dropped["request_id"]]
+    assert frame[personal].isna().all()
+    assert (
+        frame.loc[0, config.data.numeric_features[0]] == record["features"][config.data.numeric_features[0]]
+    )

@@ -101,6 +101,17 @@ def _training_data(config: ProjectConfig) -> Dataset:
     return load_dataset(config.data, config.data_path)
 
 
+def withheld_features(config: ProjectConfig, dataset: Dataset) -> list[str]:
+    """Model inputs that are personal data: the log holds their hash or nothing, never the value."""
+    return [column for column in dataset.schema.features if column in config.data.personal_columns]
+
+
+def logged_features(config: ProjectConfig, dataset: Dataset) -> list[str]:
+    """The features every logged record must hold for its row to be trained on."""
+    withheld = set(withheld_features(config, dataset))
+    return [column for column in dataset.schema.features if column not in withheld]
+
+
 def export_uncertain(
     config: ProjectConfig, environment: str, strategy: feedback.Strategy, n: int, output_format: str
 ) -> ExportResult:
@@ -166,15 +177,18 @@ def import_labels(config: ProjectConfig, path: Path, environment: str) -> Import
     features = dataset.schema.features
     labelled = {**_labelled_in_store(url), **feedback.labelled_in_directory(directory)}
     try:
-        accepted = feedback.check_labels(parsed, answered, dataset.classes, labelled, features)
+        accepted = feedback.check_labels(
+            parsed, answered, dataset.classes, labelled, logged_features(config, dataset)
+        )
     except FeedbackError as error:
         raise FeedbackError(f"{path}: {error}") from None
     if not accepted:
         raise FeedbackError(
             f"{path}: no labelled entry ({parsed.unlabelled} without a label): nothing imported"
         )
-    withheld = [column for column in config.data.personal_columns if column in features]
-    frame = feedback.feedback_frame(accepted, features, config.data.target, withheld)
+    frame = feedback.feedback_frame(
+        accepted, features, config.data.target, withheld_features(config, dataset)
+    )
     manifest = directory / FEEDBACK_MANIFEST
     before = manifest.read_bytes() if manifest.is_file() else None
     entry = feedback.write_feedback(
@@ -230,9 +244,13 @@ def collect_labels(config: ProjectConfig, environment: str) -> ImportResult | No
     if not entries:
         return None
     parsed = feedback.ParsedLabels(entries, [])
-    accepted = feedback.check_labels(parsed, answered, dataset.classes, in_files, dataset.schema.features)
-    withheld = [column for column in config.data.personal_columns if column in dataset.schema.features]
-    frame = feedback.feedback_frame(accepted, dataset.schema.features, config.data.target, withheld)
+    features = dataset.schema.features
+    accepted = feedback.check_labels(
+        parsed, answered, dataset.classes, in_files, logged_features(config, dataset)
+    )
+    frame = feedback.feedback_frame(
+        accepted, features, config.data.target, withheld_features(config, dataset)
+    )
     entry = feedback.write_feedback(
         directory, frame, {"source": "feedback store", "environment": environment, "format": "store"}
     )
