@@ -599,3 +599,16 @@ def test_a_personal_feature_the_log_dropped_is_left_empty_in_the_feedback_file(l
     assert (
         frame.loc[0, config.data.numeric_features[0]] == record["features"][config.data.numeric_features[0]]
     )
+
+
+def test_propose_refuses_a_project_whose_training_would_not_read_the_feedback(loop, capsys) -> None:
+    config_file = loop["config_file"]
+    original = config_file.read_text()
+    document = yaml.safe_load(original)
+    del document["data"]["feedback_path"]
+    try:
+        config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        assert run(loop, "propose", "--no-pr") == 2
+    finally:
+        config_file.write_text(original)
+    assert "data.feedback_path is not set in project.yaml" in capsys.readouterr().err

@@ -314,6 +314,11 @@ def propose_retraining(
     The branch is force-updated on every run (one open retraining PR, never a pile of dated ones);
     nothing is pushed when the feedback directory is what HEAD already holds.
     """
+    if config.data.feedback_path is None:
+        raise FeedbackError(
+            "data.feedback_path is not set in project.yaml: training would not read the feedback, so "
+            f"there is nothing to retrain on; set it (e.g. to {DEFAULT_FEEDBACK_PATH.as_posix()})"
+        )
     directory = feedback_directory(config)
     relative = directory.relative_to(config.root).as_posix()
     repository.require_remote()
