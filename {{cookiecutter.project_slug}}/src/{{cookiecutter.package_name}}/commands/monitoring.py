@@ -97,9 +97,10 @@ def champion_version_in_log(directory: Path, start: datetime, end: datetime, env
 
 def load_reference_profile(config: ProjectConfig, version: int) -> tuple[dict, str]:
     """The version's reference profile and its sha256, checked against the bundle's manifest."""
-    from {{ cookiecutter.package_name }}.commands.evidence import bundle_path
-
-    directory = bundle_path(config, version)
+    # the bundle's path without importing commands.evidence (and its charting stack)
+    directory = evidence.bundle_directory(
+        config.resolve(config.governance.reports_dir), config.mlflow.registered_model, version
+    )
     if not (directory / evidence.MANIFEST).is_file():
         from {{ cookiecutter.package_name }}.io import registry
 

@@ -14,6 +14,7 @@ no `score`.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -89,8 +90,11 @@ class VariantTraffic:
     errors: int = 0
     with_status: int = 0
     versions: Counter = field(default_factory=Counter)
-    latencies: list[float] = field(default_factory=list)
-    latency_priorities: list[float] = field(default_factory=list)
+    latency_heap: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def latencies(self) -> list[float]:
+        return [latency for _, latency in self.latency_heap]
 
 
 class WindowStatistics:
@@ -181,16 +185,13 @@ class WindowStatistics:
             traffic.errors += status >= 500
         latency = record.get("latency_ms")
         if isinstance(latency, int | float) and math.isfinite(latency):
-            # bottom-k sample by random priority: uniform over the window's requests, fixed size
-            priority = float(self.rng.random())
-            if len(traffic.latencies) < LATENCY_SAMPLE:
-                traffic.latencies.append(float(latency))
-                traffic.latency_priorities.append(priority)
-            else:
-                worst = int(np.argmax(traffic.latency_priorities))
-                if priority < traffic.latency_priorities[worst]:
-                    traffic.latencies[worst] = float(latency)
-                    traffic.latency_priorities[worst] = priority
+            # bottom-k sample by random priority (a heap of the k smallest): uniform over the
+            # window's requests, fixed size, O(log k) per request
+            entry = (-float(self.rng.random()), float(latency))
+            if len(traffic.latency_heap) < LATENCY_SAMPLE:
+                heapq.heappush(traffic.latency_heap, entry)
+            elif entry > traffic.latency_heap[0]:
+                heapq.heapreplace(traffic.latency_heap, entry)
 
     def _pair(self, key: LabelKey, record: dict[str, Any], shadow: bool) -> None:
         """Agreement of a shadow answer with the answer the client got for the same row."""
