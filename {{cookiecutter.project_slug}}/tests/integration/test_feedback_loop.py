@@ -423,6 +423,7 @@ def test_propose_pushes_the_feedback_on_one_fixed_branch_and_opens_one_pr(
 ) -> None:
     root = loop["root"]
     directory = root / "data" / "feedback"
+    assert run(loop, "collect", "--env", loop["environment"]) == 0  # feedback to propose, run alone too
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(remote))
     # The checkout as main holds it: everything but the feedback gathered since.

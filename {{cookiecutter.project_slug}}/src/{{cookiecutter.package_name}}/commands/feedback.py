@@ -320,6 +320,8 @@ def propose_retraining(
             f"there is nothing to retrain on; set it (e.g. to {DEFAULT_FEEDBACK_PATH.as_posix()})"
         )
     directory = feedback_directory(config)
+    if not directory.is_dir():
+        return Proposal(branch, None, False, [])
     relative = directory.relative_to(config.root).as_posix()
     repository.require_remote()
     head = repository.git("rev-parse", "HEAD")
