@@ -506,7 +506,10 @@ def overlay(project: Path, environment: str, output: dict) -> dict:
         variables[settings["serving"]["prediction_log"]["hash_key_env"]] = "log-hash-key"
     container = "/spec/template/spec/containers/0"
     cpu = settings["resources"]["cpu"]
-    cpu_limit = cpu if (int(cpu[:-1]) if cpu.endswith("m") else float(cpu) * 1000) > 1000 else "1"
+    workers = settings["serving"]["workers"]
+    cpu_limit = (
+        cpu if (int(cpu[:-1]) if cpu.endswith("m") else float(cpu) * 1000) > workers * 1000 else str(workers)
+    )
     deployment_patch = [
         {"op": "replace", "path": f"{container}/args/1", "value": environment},
         {

@@ -199,14 +199,17 @@ def fill_deployment(
         mount["mountPath"] = mount["mountPath"].replace(ENVIRONMENT_PLACEHOLDER, environment)
     container["resources"] = {
         "requests": {"cpu": settings.resources.cpu, "memory": settings.resources.memory},
-        "limits": {"cpu": cpu_limit(settings.resources.cpu), "memory": settings.resources.memory},
+        "limits": {
+            "cpu": cpu_limit(settings.resources.cpu, settings.serving.workers),
+            "memory": settings.resources.memory,
+        },
     }
 
 
-def cpu_limit(request: str) -> str:
-    """One core, or the request if larger: one worker process uses about one core at most."""
+def cpu_limit(request: str, workers: int) -> str:
+    """A core per worker process (each uses about one at most), or the request if larger."""
     millicores = int(request[:-1]) if request.endswith("m") else round(float(request) * 1000)
-    return request if millicores > 1000 else "1"
+    return request if millicores > workers * 1000 else str(workers)
 
 
 def mount_flags(document: dict[str, Any], settings: EnvironmentSettings) -> None:
