@@ -29,6 +29,7 @@ TEMPORARY_DIRECTORY_NAME = re.compile(r"tmp[a-z0-9_]{8}")
 MESSAGES = {
     "policy_installed": "Installed policy pack '{pack}' into policies/.",
     "environments_written": "Wrote environments/<name>.yaml for: {names}.",
+    "flags_written": "Wrote flags/<name>.flagd.json for: {names}.",
     "final_environment": "The policy pack's production limits apply to '{name}', the last environment.",
     "git_missing": "git was not found on PATH: skipped 'git init'. Run it yourself once git is installed.",
     "git_exists": "A git repository already exists here: left it as it is.",
@@ -59,19 +60,27 @@ def install_policy_pack(template_dir: Path, pack: str, project_dir: Path) -> Non
     target.mkdir()
     shutil.copyfile(policy, target / "promotion.rego")
     shutil.copyfile(policies / pack / "thresholds.yaml", target / "thresholds.yaml")
+    # The monitoring policy follows the same rule: shared rules, the pack's limits.
+    if (policies / "monitoring.rego").is_file() and (policies / pack / "monitoring.yaml").is_file():
+        shutil.copyfile(policies / "monitoring.rego", target / "monitoring.rego")
+        shutil.copyfile(policies / pack / "monitoring.yaml", target / "monitoring.yaml")
     say("policy_installed", pack=pack)
 
 
 def map_final_environment(project_dir: Path, names: list[str]) -> None:
     """Packs give their strictest limits to `production`; with other names, the last environment gets them."""
-    thresholds = project_dir / "policies" / "thresholds.yaml"
     last = names[-1]
-    if "production" in names or not thresholds.is_file():
+    if "production" in names:
         return
-    text = thresholds.read_text(encoding="utf-8")
-    if "\n  production:\n" in text:
-        text = text.replace("\n  production:\n", f"\n  {last}:  # the pack's production limits\n", 1)
-        thresholds.write_text(text, encoding="utf-8")
+    mapped = False
+    for name in ("thresholds.yaml", "monitoring.yaml"):
+        thresholds = project_dir / "policies" / name
+        text = thresholds.read_text(encoding="utf-8") if thresholds.is_file() else ""
+        if "\n  production:\n" in text:
+            text = text.replace("\n  production:\n", f"\n  {last}:  # the pack's production limits\n", 1)
+            thresholds.write_text(text, encoding="utf-8")
+            mapped = True
+    if mapped:
         say("final_environment", name=last)
 
 
@@ -91,7 +100,7 @@ serving:
   max_batch_rows: 1000       # rows per request
   max_body_bytes: 1048576    # request body limit
   batch_window_ms: 2         # how long the micro-batcher waits to fill a batch
-flags: null                  # the OpenFeature flag file of NAME, e.g. flags/NAME.flagd.json
+flags: flags/NAME.flagd.json # OpenFeature (flagd) flags, checked by `mlops flags --check`
 autoscaling:
   min_replicas: 1
   max_replicas: 3
@@ -115,6 +124,46 @@ def write_environment_files(project_dir: Path, names: list[str]) -> None:
         if not path.exists():
             path.write_text(ENVIRONMENT_SETTINGS.replace("NAME", name), encoding="utf-8")
     say("environments_written", names=", ".join(names))
+
+
+# The flags a new environment starts with: the challenger on, its weight from release.yaml (the
+# challenger-weight flag ships DISABLED), no SHAP in answers. serving/flags.py documents each flag.
+FLAG_SETTINGS = """{
+  "$schema": "https://flagd.dev/schema/v0/flags.json",
+  "flags": {
+    "challenger-enabled": {
+      "state": "ENABLED",
+      "variants": {"on": true, "off": false},
+      "defaultVariant": "on",
+      "metadata": {"description": "kill switch: off sends every request of NAME to the champion"}
+    },
+    "challenger-weight": {
+      "state": "DISABLED",
+      "variants": {"champion": 0, "challenger": 100},
+      "defaultVariant": "champion",
+      "targeting": {"fractional": [["challenger", 10], ["champion", 90]]},
+      "metadata": {"description": "ENABLED: the challenger share per routing key (overrides release.yaml)"}
+    },
+    "explain-predictions": {
+      "state": "ENABLED",
+      "variants": {"on": true, "off": false},
+      "defaultVariant": "off",
+      "metadata": {"description": "on: /predict answers carry per-row SHAP contributions of the champion"}
+    }
+  }
+}
+"""
+
+
+def write_flag_files(project_dir: Path, names: list[str]) -> None:
+    """One flagd file per environment; an existing file is kept (the team may have changed a flag)."""
+    directory = project_dir / "flags"
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        path = directory / f"{name}.flagd.json"
+        if not path.exists():
+            path.write_text(FLAG_SETTINGS.replace("NAME", name), encoding="utf-8")
+    say("flags_written", names=", ".join(names))
 
 
 def git_identity_arguments(answers: dict) -> list[str]:
@@ -225,6 +274,7 @@ def main() -> int:
     template_dir = find_template_dir(answers)
     install_policy_pack(template_dir, answers["policy_pack"], project_dir)
     write_environment_files(project_dir, environment_names(answers))
+    write_flag_files(project_dir, environment_names(answers))
     map_final_environment(project_dir, environment_names(answers))
     if is_cruft_regeneration(answers, project_dir):
         say("cruft_regeneration")

@@ -43,7 +43,8 @@ MATRIX = [
         "author_name": 'Ana O\'Neil "AO"',
     },
 ]
-LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+# `{{ .field }}` and `{{ toJson .field }}` are Go templates Argo CD expands (deploy/argocd/applicationset.yaml).
+LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{(?! (?:toJson )?\.[a-z])|\{%|\{#")
 # Set by each leg of the template's CI to its interpreter's version: the slow tests then bake and run
 # only the entries generated for that Python, so each baked project runs under its own interpreter once.
 PYTHON_VERSION_VARIABLE = "BAKE_PYTHON_VERSION"

@@ -104,7 +104,6 @@ ENVIRONMENT_DEFAULTS = {
         "analysis": {"min_requests": 500, "max_error_rate": 0.01, "max_p99_latency_ms": 250},
     },
     "serving": {"workers": 1, "max_batch_rows": 1000, "max_body_bytes": 1048576, "batch_window_ms": 2},
-    "flags": None,
     "autoscaling": {"min_replicas": 1, "max_replicas": 3, "target_cpu_percent": 70},
     "resources": {"cpu": "500m", "memory": "1Gi"},
 }
@@ -114,7 +113,7 @@ def test_each_environment_file_holds_the_typed_defaults_and_names_its_schema(pro
     post_gen.write_environment_files(project, ["qa", "live"])
     for name in ("qa", "live"):
         text = (project / "environments" / f"{name}.yaml").read_text()
-        assert yaml.safe_load(text) == ENVIRONMENT_DEFAULTS
+        assert yaml.safe_load(text) == {**ENVIRONMENT_DEFAULTS, "flags": f"flags/{name}.flagd.json"}
         first_line, second_line = text.splitlines()[:2]
         assert first_line == "# yaml-language-server: $schema=../schemas/environment.schema.json"
         assert second_line.startswith(f"# Desired settings of the {name} environment.")
@@ -129,7 +128,24 @@ def test_an_existing_environment_file_is_kept(project: Path) -> None:
     (project / "environments" / "qa.yaml").write_text(edited)
     post_gen.write_environment_files(project, ["qa", "live"])
     assert (project / "environments" / "qa.yaml").read_text() == edited
-    assert yaml.safe_load((project / "environments" / "live.yaml").read_text()) == ENVIRONMENT_DEFAULTS
+    assert yaml.safe_load((project / "environments" / "live.yaml").read_text()) == {
+        **ENVIRONMENT_DEFAULTS,
+        "flags": "flags/live.flagd.json",
+    }
+
+
+def test_each_environment_gets_a_valid_flag_file_and_an_edited_one_is_kept(project: Path) -> None:
+    (project / "flags").mkdir()
+    edited = '{"flags": {}}\n'
+    (project / "flags" / "qa.flagd.json").write_text(edited)
+    post_gen.write_flag_files(project, ["qa", "live"])
+    assert (project / "flags" / "qa.flagd.json").read_text() == edited
+    text = (project / "flags" / "live.flagd.json").read_text()
+    assert "NAME" not in text
+    flags = json.loads(text)["flags"]
+    assert {"challenger-enabled", "challenger-weight", "explain-predictions"} <= set(flags)
+    for name, flag in flags.items():
+        assert flag["defaultVariant"] in flag["variants"], name
 
 
 def test_a_cruft_regeneration_is_told_apart_from_a_project_to_keep(tmp_path: Path) -> None:

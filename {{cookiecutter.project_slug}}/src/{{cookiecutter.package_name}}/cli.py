@@ -129,15 +129,29 @@ def command_run(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     decision = gate(config, registered.version, config.environments[0])
     _print_decision(decision.decision)
     status = EXIT_ERROR if not decision.integrity.intact else (0 if decision.decision.allow else EXIT_DENY)
-    if status == 0:
-        _deliver_locally(config, registered.version)
+    if status == 0 and _deliver_locally(config, registered.version):
+        _serve_locally(config, arguments.config, config.environments[0], result.split.test_features)
     print(f"MLflow store: {config.tracking_uri}")
     print(f"MLflow artifacts: {config.artifact_location}")
     print(f"Browse them with: mlflow ui --backend-store-uri {config.tracking_uri}")
     return status
 
 
-def _deliver_locally(config: ProjectConfig, version: int) -> None:
+def _serve_locally(config: ProjectConfig, config_file: Path, environment: str, frame) -> None:
+    """Start the environment's service on 127.0.0.1, check its answers on held-out rows, stop it."""
+    from {{ cookiecutter.package_name }}.commands.local_service import curl_example, serve_and_check
+
+    checked = serve_and_check(config, config_file, environment, frame.head(200))
+    versions = ", ".join(f"version {version}: {rows} rows" for version, rows in checked.versions.items())
+    print(
+        f"Served {environment} at {checked.url}: {checked.rows} held-out rows answered over HTTP "
+        f"({versions}), each answer equal to the registry model's prediction."
+    )
+    print(f"Keep it running with `make serve ENV={environment}` (port 8080) and call it with:")
+    print(f"  {curl_example('http://127.0.0.1:8080', checked.example)}")
+
+
+def _deliver_locally(config: ProjectConfig, version: int) -> bool:
     """Promote through every environment in order, merging each PR locally, and deploy each one."""
     from {{ cookiecutter.package_name }}.commands import delivery
     from {{ cookiecutter.package_name }}.io.git import local_remote
@@ -145,7 +159,7 @@ def _deliver_locally(config: ProjectConfig, version: int) -> None:
     repository = local_remote(config.root)
     if repository is None:
         print("Not a git repository: skipped promotion (git init, commit, and run again).")
-        return
+        return False
     print(f"GitOps remote: {repository.remote} -> {repository.git('remote', 'get-url', repository.remote)}")
     for index, environment in enumerate(config.environments):
         result = delivery.promote(
@@ -161,6 +175,7 @@ def _deliver_locally(config: ProjectConfig, version: int) -> None:
             f"Deployed env/{environment}: models:/{config.mlflow.registered_model}@{environment} -> "
             f"version {deployed.champion} ({changed}); smoke test passed"
         )
+    return True
 
 
 def _github(arguments: argparse.Namespace):
@@ -192,6 +207,7 @@ def command_promote(config: ProjectConfig, arguments: argparse.Namespace) -> int
         arguments.commit,
         _github(arguments),
         merge=arguments.merge,
+        image=arguments.image,
     )
     print(
         f"Version {result.version} for {result.environment}: branch {result.branch} "
@@ -203,6 +219,36 @@ def command_promote(config: ProjectConfig, arguments: argparse.Namespace) -> int
             f"{action} pull request #{result.pull_request['number']}: "
             f"{result.pull_request.get('html_url', '')}"
         )
+    return 0
+
+
+def command_rollout(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.commands import delivery
+
+    result = delivery.rollout(
+        config,
+        _repository(config),
+        arguments.env,
+        weight=arguments.weight,
+        promote_challenger=arguments.promote_challenger,
+        abort=arguments.abort,
+        github=_github(arguments),
+        merge=arguments.merge,
+    )
+    before, after = result.before, result.after
+
+    def split(release) -> str:
+        challenger = "no challenger"
+        if release.challenger is not None:
+            challenger = f"challenger v{release.challenger} at {release.challenger_weight}%"
+        return f"champion v{release.version}, {challenger} ({release.strategy})"
+
+    print(f"{arguments.env}: {split(before)} -> {split(after)}")
+    print(f"Branch {result.branch} ({'new commit pushed' if result.changed else 'already up to date'})")
+    if result.pull_request is not None:
+        action = "Opened" if result.created else "Updated"
+        number, url = result.pull_request["number"], result.pull_request.get("html_url", "")
+        print(f"{action} pull request #{number}: {url}")
     return 0
 
 
@@ -298,6 +344,21 @@ def command_schemas(config: ProjectConfig, arguments: argparse.Namespace) -> int
     return 0
 
 
+def command_flags(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.serving.flags import check_flag_files
+
+    environments = [arguments.env] if arguments.env else list(config.environments)
+    named = {name: config.environment_settings(name).flags for name in environments}
+    files, problems = check_flag_files(config.root, named, every_file=arguments.env is None)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_ERROR
+    shown = ", ".join(str(path.relative_to(config.root)) for path in files) or "none"
+    print(f"flag files valid: {shown}")
+    return 0
+
+
 def command_serve(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     import os
 
@@ -330,24 +391,160 @@ def command_serve(config: ProjectConfig, arguments: argparse.Namespace) -> int:
         release = parse_release(text, f"env/{arguments.env}:{RELEASE_FILE}")
     if release.environment != arguments.env:
         raise ReleaseError(f"release.yaml is for {release.environment!r}, not {arguments.env!r}")
-    if settings.serving.workers != 1:
-        raise ProjectError(
-            f"environments/{arguments.env}.yaml: serving.workers is {settings.serving.workers}; this "
-            "version serves with one worker process (scale with replicas)"
-        )
-    registry = session(config)
-    service = PredictionService(
-        server.service_options(config, settings, release), lambda: load_release(registry, release)
-    )
+    import dataclasses
+
+    from {{ cookiecutter.package_name }}.serving.flags import read_flag_file
+
+    flag_file = arguments.flags or (config.resolve(settings.flags) if settings.flags else None)
+    if flag_file is not None and (arguments.flags is not None or flag_file.exists()):
+        flags_text = read_flag_file(flag_file)  # a broken flag file stops here, before any model loads
+        _warn_if_flags_differ(flags_text, flag_file, release)
     challenger = f", challenger v{release.challenger}" if release.challenger else ""
     print(
         f"Serving {arguments.env} ({release.strategy}: champion v{release.version}{challenger}) on "
         f"http://{arguments.host}:{arguments.port}",
         flush=True,
     )
+    if settings.serving.workers > 1:
+        # Each worker process loads the models itself; their metrics add up in /metrics.
+        failure = server.run_workers(
+            arguments.config, release, flag_file, settings.serving.workers, arguments.host, arguments.port
+        )
+        if failure is not None:
+            raise ProjectError(failure)
+        return 0
+    registry = session(config)
+    options = dataclasses.replace(server.service_options(config, settings, release), flag_file=flag_file)
+    service = PredictionService(options, lambda: load_release(registry, release))
     server.run(service, arguments.host, arguments.port)
     if service.failure is not None:
         raise ProjectError(service.failure)
+    return 0
+
+
+def _warn_if_flags_differ(text: str, path: Path, release) -> None:
+    """Flags edited on main reach an environment by promotion; say so when the two differ."""
+    import hashlib
+
+    if release.flags is None:
+        return
+    digest = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if digest != release.flags.digest:
+        print(
+            f"warning: {path} is not the flag file env/{release.environment} records "
+            f"({release.flags.digest[:19]}...); serving this one: promote to record it",
+            file=sys.stderr,
+        )
+
+
+def command_records(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.commands.records import purge
+
+    result = purge(config, arguments.env)
+    print(
+        f"{arguments.env}: deleted {len(result.chunks)} prediction log chunk(s), "
+        f"{result.database['served_requests']} served request(s) and {result.database['feedback']} "
+        f"feedback label(s) older than {result.before:%Y-%m-%d %H:%M} UTC (recorded in deletions.jsonl)"
+    )
+    return 0
+
+
+def command_erase(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.commands.records import erase
+
+    result = erase(config, arguments.env, arguments.subject)
+    print(
+        f"{arguments.env}: erased {result.rows} logged row(s) from {result.chunks} chunk(s), "
+        f"{result.database['served_requests']} served request(s) and {result.database['feedback']} "
+        "feedback label(s) of the subject (recorded in deletions.jsonl, without the key)"
+    )
+    return 0
+
+
+def command_feedback(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.commands import feedback
+
+    if arguments.action == "export":
+        result = feedback.export_uncertain(
+            config, arguments.env, arguments.strategy, arguments.n, arguments.format
+        )
+        if arguments.out is None:
+            sys.stdout.write(result.text)
+        else:
+            arguments.out.parent.mkdir(parents=True, exist_ok=True)
+            arguments.out.write_text(result.text, encoding="utf-8")
+            print(
+                f"wrote {result.rows} of {result.candidates} unlabelled rows to {arguments.out}",
+                file=sys.stderr,
+            )
+        if arguments.format == "label-studio":
+            print(
+                f"Label Studio labelling interface for these tasks:\n{result.label_config}", file=sys.stderr
+            )
+        return 0
+    if arguments.action == "collect":
+        collected = feedback.collect_labels(config, arguments.env)
+        if collected is None:
+            print(f"{arguments.env}: the feedback store holds no label that is not in a feedback file yet")
+        else:
+            print(
+                f"Collected {collected.rows} labels from the feedback store of {arguments.env} into "
+                f"{collected.directory.name}/{collected.file}"
+            )
+        return 0
+    if arguments.action == "propose":
+        proposal = feedback.propose_retraining(
+            config, _repository(config), _github(arguments), arguments.branch, arguments.base
+        )
+        if not proposal.files:
+            print("The feedback directory holds nothing that the checked-out commit does not: no proposal")
+            return 0
+        state = "new commit pushed" if proposal.changed else "already up to date"
+        print(f"Branch {proposal.branch}: {len(proposal.files)} feedback file(s) ({state})")
+        if proposal.pull_request is not None:
+            action = "Opened" if proposal.created else "Updated"
+            number, url = proposal.pull_request["number"], proposal.pull_request.get("html_url", "")
+            print(f"{action} pull request #{number}: {url}")
+        return 0
+    result = feedback.import_labels(config, arguments.file, arguments.env)
+    skipped = f"; {result.unlabelled} entries without a label skipped" if result.unlabelled else ""
+    print(
+        f"Imported {result.rows} labelled rows into {result.directory.name}/{result.file} (sha256 "
+        f"{result.manifest_entry['sha256'][:12]}) and the feedback store{skipped}"
+    )
+    if config.data.feedback_path is None:
+        print(
+            f"note: data.feedback_path is not set in project.yaml: training does not read "
+            f"{result.directory.name}/ until it is"
+        )
+    return 0
+
+
+def command_monitor(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    from {{ cookiecutter.package_name }}.commands.monitoring import monitor
+
+    result = monitor(config, arguments.env, arguments.since, arguments.until, arguments.out)
+    decision = result.decision
+    weight = f" (next weight {decision.next_weight}%)" if decision.action == "advance" else ""
+    print(f"{arguments.env}: {decision.action}{weight}; report in {result.directory}")
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    return 0
+
+
+def command_experiment(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    import json
+
+    from {{ cookiecutter.package_name }}.commands.experiment import experiment_report, parse_moment, render_report
+
+    report = experiment_report(
+        config,
+        arguments.env,
+        parse_moment(arguments.since, "--since"),
+        parse_moment(arguments.until, "--until"),
+        arguments.experiment,
+    )
+    print(json.dumps(report.to_dict(), indent=2) if arguments.json else render_report(report))
     return 0
 
 
@@ -366,6 +563,10 @@ COMMANDS: dict[str, tuple[str, Callable[[ProjectConfig, argparse.Namespace], int
         "gate, render and push an environment's desired state; open or update its pull request",
         command_promote,
     ),
+    "rollout": (
+        "open the pull request changing an environment's split: --weight W, --promote-challenger, --abort",
+        command_rollout,
+    ),
     "deploy": ("verify an environment's release and reconcile its MLflow aliases to it", command_deploy),
     "rollback": ("open the pull request restoring an environment's previous release", command_rollback),
     "release": (
@@ -376,12 +577,44 @@ COMMANDS: dict[str, tuple[str, Callable[[ProjectConfig, argparse.Namespace], int
     "comment": ("create or update the one model-report comment of a pull request", command_comment),
     "environments": ("print the environments in promotion order", command_environments),
     "schemas": ("check (or --write) the JSON Schemas of the settings files in schemas/", command_schemas),
+    "flags": (
+        "validate the OpenFeature flag files (--check): exit 0 if valid, 2 naming each problem",
+        command_flags,
+    ),
     "serve": ("serve an environment's release over HTTP: champion, challenger, metrics", command_serve),
+    "experiment": (
+        "report an A/B experiment: each variant's rates with 95% intervals and a two-proportion z-test",
+        command_experiment,
+    ),
+    "feedback": (
+        "export uncertain predictions to label; import, collect the labels; propose the retraining PR",
+        command_feedback,
+    ),
+    "records": (
+        "purge: delete prediction log chunks and feedback older than the environment's retention",
+        command_records,
+    ),
+    "erase": ("remove every logged row and feedback label of one subject (by routing key)", command_erase),
+    "monitor": (
+        "measure a window of an environment's log (drift, live performance and fairness, canary): "
+        "report.json, report.html, summary.md, metrics.prom and the policy's action",
+        command_monitor,
+    ),
     "run": (
         "the whole local loop: train, report, gate, then promote and deploy through every environment",
         command_run,
     ),
 }
+
+
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rows, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -397,13 +630,13 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text, description=help_text)
         if name in {"report", "gate", "verify", "summary"}:
             command.add_argument("--version", type=int, required=True, help="registered model version")
-        if name in {"gate", "summary", "deploy", "rollback"}:
+        if name in {"gate", "summary", "deploy", "rollback", "rollout"}:
             command.add_argument("--env", required=True, help="target environment, e.g. staging")
-        if name in {"promote", "rollback", "release"}:
+        if name in {"promote", "rollback", "release", "rollout"}:
             command.add_argument(
                 "--no-pr", action="store_true", help="push the branch but call no GitHub API"
             )
-        if name in {"promote", "rollback"}:
+        if name in {"promote", "rollback", "rollout"}:
             command.add_argument(
                 "--merge", action="store_true", help="merge into env/<name> at once (local loop)"
             )
@@ -413,6 +646,17 @@ def build_parser() -> argparse.ArgumentParser:
             target.add_argument("--after", help="promote to the environment after this one")
             command.add_argument("--version", type=int, help="version (default: what the previous env runs)")
             command.add_argument("--commit", help="promote the version trained from this commit")
+            command.add_argument(
+                "--image",
+                help="serving image to record, REPOSITORY@sha256:DIGEST (default: the previous env's)",
+            )
+        if name == "rollout":
+            change = command.add_mutually_exclusive_group(required=True)
+            change.add_argument("--weight", type=int, help="the challenger's new share of traffic, 0-100")
+            change.add_argument(
+                "--promote-challenger", action="store_true", help="make the challenger the champion"
+            )
+            change.add_argument("--abort", action="store_true", help="remove the challenger")
         if name == "deploy":
             command.add_argument("--release", type=Path, help="release.yaml (default: read from env/<name>)")
         if name == "release":
@@ -434,6 +678,61 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--release", type=Path, help="release.yaml (default: read from env/<name>)")
             command.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
             command.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+            command.add_argument(
+                "--flags", type=Path, help="flagd file (default: the one environments/<env>.yaml names)"
+            )
+        if name == "flags":
+            command.add_argument(
+                "--check", action="store_true", required=True, help="validate; exit 2 if a file is not"
+            )
+            command.add_argument("--env", help="check only this environment's file (default: every file)")
+        if name == "records":
+            command.add_argument("action", choices=["purge"], help="purge: apply serving.retention_days")
+            command.add_argument("--env", required=True, help="environment whose records to purge")
+        if name == "erase":
+            command.add_argument("--env", required=True, help="environment whose records to erase from")
+            command.add_argument("--subject", required=True, help="the subject's routing key (X-Routing-Key)")
+        if name == "feedback":
+            actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
+            export = actions.add_parser(
+                "export", help="the N most uncertain unlabelled champion predictions, as tasks or CSV"
+            )
+            export.add_argument("--env", required=True, help="environment whose prediction log to read")
+            export.add_argument("--strategy", choices=["margin", "entropy"], default="margin")
+            export.add_argument("--n", type=_positive_count, required=True, help="rows to export")
+            export.add_argument("--format", choices=["label-studio", "csv"], default="label-studio")
+            export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+            imported = actions.add_parser(
+                "import", help="a Label Studio JSON export or a CSV of request_id,label[,row]"
+            )
+            imported.add_argument("file", type=Path, help="the export (.json) or CSV (.csv) to import")
+            imported.add_argument("--env", required=True, help="environment whose prediction log it labels")
+            collect = actions.add_parser(
+                "collect", help="write the feedback store's new labels (from /feedback) as a feedback file"
+            )
+            collect.add_argument("--env", required=True, help="environment whose log and store to read")
+            propose = actions.add_parser(
+                "propose", help="commit the feedback directory on a fixed branch and open its retraining PR"
+            )
+            propose.add_argument("--branch", default="retrain/feedback", help="default: %(default)s")
+            propose.add_argument("--base", default="main", help="branch the PR merges into (%(default)s)")
+            propose.add_argument("--no-pr", action="store_true", help="push the branch, call no GitHub API")
+        if name == "monitor":
+            command.add_argument("--env", required=True, help="environment whose log to measure")
+            command.add_argument(
+                "--since", help="ISO 8601 start of the window (default: a day before --until)"
+            )
+            command.add_argument("--until", help="ISO 8601 end of the window (default: now)")
+            command.add_argument(
+                "--out", type=Path, help="directory for the report (default: <reports_dir>/monitoring/<env>)"
+            )
+        if name == "experiment":
+            command.add_argument("action", choices=["report"], help="report: compare the variants")
+            command.add_argument("--env", required=True, help="environment running the experiment (ab)")
+            command.add_argument("--since", help="ISO 8601: only requests served from then on")
+            command.add_argument("--until", help="ISO 8601: only requests served before then")
+            command.add_argument("--experiment", help="experiment id (default: the latest one served)")
+            command.add_argument("--json", action="store_true", help="print the report as JSON")
         if name in {"train", "run"}:
             command.add_argument(
                 "--force",

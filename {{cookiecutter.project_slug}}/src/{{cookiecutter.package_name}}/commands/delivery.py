@@ -229,10 +229,16 @@ def environment_manifests(
     """The Kubernetes manifests of the environment (under manifests/), when the release has an image."""
     if release.image is None:
         return {}
-    from {{ cookiecutter.package_name }}.delivery.manifests import render_manifests
+    from {{ cookiecutter.package_name }}.delivery.manifests import read_base, render_manifests
 
     return render_manifests(
-        config.name, release.environment, settings, release, release.image.reference, flags
+        config.name,
+        release.environment,
+        settings,
+        release,
+        release.image.reference,
+        flags,
+        base=read_base(config.root),
     )
 
 

@@ -19,6 +19,9 @@ RESERVED_ALIAS = re.compile(r"^(latest|v\d+|.*-challenger)$")
 Strategy = Literal["direct", "canary", "shadow", "ab"]
 KUBERNETES_CPU = r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$"
 KUBERNETES_MEMORY = r"^[0-9]+(Ki|Mi|Gi|Ti|K|M|G|T)?$"
+# Set (from a Kubernetes Secret), it replaces serving.feedback_database_url when the service starts:
+# a PostgreSQL URL carries a password, which belongs in no file.
+FEEDBACK_DATABASE_URL_ENV = "MLOPS_FEEDBACK_DATABASE_URL"
 
 
 def environment_name_problem(name: str) -> str | None:
@@ -79,6 +82,37 @@ class PredictionLogSettings(_Section):
 
     directory: Path = Field(default=Path("logs/predictions"), description="relative to the project root")
     max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="rotate beyond this size")
+    personal_data: Literal["hash", "drop"] = Field(
+        default="drop",
+        description="what the log keeps of project.yaml's data.personal_columns: 'hash' (HMAC-SHA256 "
+        "keyed by the variable named in hash_key_env; the service refuses to start without it) or "
+        "'drop' (not written at all)",
+    )
+    hash_key_env: str = Field(
+        default="MLOPS_LOG_HASH_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the key of the log's keyed hashes (personal columns "
+        "and routing keys); never put the key itself in a file",
+    )
+
+
+class ServingAuth(_Section):
+    """Bearer tokens the service requires; the tokens are read from environment variables."""
+
+    protect_predictions: bool = Field(
+        default=False,
+        description="also require a bearer token on /predict and /invocations (/feedback always needs one)",
+    )
+    feedback_token_env: str = Field(
+        default="MLOPS_FEEDBACK_TOKEN",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the token(s) accepted on /feedback (comma-separated)",
+    )
+    prediction_token_env: str = Field(
+        default="MLOPS_PREDICTION_TOKEN",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the token(s) accepted on /predict and /invocations",
+    )
 
 
 class Serving(_Section):
@@ -100,6 +134,15 @@ class Serving(_Section):
         min_length=1,
         description="where served request ids and feedback labels are stored: any SQLAlchemy URL; "
         "a relative SQLite path is relative to the project root",
+    )
+    auth: ServingAuth = ServingAuth()
+    request_timeout_seconds: float = Field(
+        default=30, gt=0, le=3600, description="a request not answered within this time gets 504"
+    )
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="prediction log chunks and feedback older than this are deleted by `records purge`",
     )
 
 

@@ -45,6 +45,17 @@ class DataConfig(_Section):
     categorical_features: list[str] = []
     sensitive_features: list[str] = []
     ignore_columns: list[str] = []
+    personal_columns: list[str] = Field(
+        default=[],
+        description="columns that are personal data: the prediction log hashes or drops them, as each "
+        "environment's serving.prediction_log.personal_data says",
+    )
+    feedback_path: Path | None = Field(
+        default=None,
+        description="directory of labelled feedback rows (`feedback import` writes one CSV per import "
+        "and a manifest line with its sha256); when set, training appends them to the training split "
+        "only. Unset: no feedback is used",
+    )
 
     @field_validator("positive_label", mode="before")
     @classmethod
@@ -80,6 +91,11 @@ class DataConfig(_Section):
                 if column in seen:
                     raise ValueError(f"column {column!r} is listed in both {seen[column]} and {role}")
                 seen[column] = role
+        if self.target in self.personal_columns:
+            raise ValueError(
+                f"the target column {self.target!r} must not be listed in personal_columns "
+                "(the log records predictions, not the target)"
+            )
         return self
 
     @property

@@ -30,8 +30,10 @@ def test_every_generated_environment_file_loads_and_says_what_the_model_defaults
     assert files, "the project has one settings file per environment"
     for path in files:
         settings = load_environment(PROJECT_ROOT, path.stem)
-        # The generated file spells every default out, so a reader sees what applies.
-        assert settings == EnvironmentSettings(), path.name
+        # The generated file spells every default out, so a reader sees what applies; it names the
+        # environment's own flag file.
+        assert settings == EnvironmentSettings(flags=Path(f"flags/{path.stem}.flagd.json")), path.name
+        assert (PROJECT_ROOT / settings.flags).is_file(), path.name
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
         assert set(document) == set(EnvironmentSettings.model_fields), path.name
 

@@ -365,7 +365,12 @@ def write_thresholds(directory: Path, change) -> Path:
 
 
 def test_installed_policy_directory_holds_the_shared_rules_and_the_pack_data_only() -> None:
-    assert sorted(path.name for path in POLICY_DIR.iterdir()) == ["promotion.rego", "thresholds.yaml"]
+    assert sorted(path.name for path in POLICY_DIR.iterdir()) == [
+        "monitoring.rego",
+        "monitoring.yaml",
+        "promotion.rego",
+        "thresholds.yaml",
+    ]
     thresholds = yaml.safe_load((POLICY_DIR / "thresholds.yaml").read_text())
     assert isinstance(thresholds["pack"], str) and thresholds["pack"]
 
