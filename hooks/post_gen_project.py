@@ -101,6 +101,8 @@ serving:
   max_body_bytes: 1048576    # request body limit
   batch_window_ms: 2         # how long the micro-batcher waits to fill a batch
 flags: flags/NAME.flagd.json # OpenFeature (flagd) flags, checked by `mlops flags --check`
+image:
+  required: false            # true: deploy refuses a release that names no serving image digest
 autoscaling:
   min_replicas: 1
   max_replicas: 3

@@ -104,6 +104,7 @@ ENVIRONMENT_DEFAULTS = {
         "analysis": {"min_requests": 500, "max_error_rate": 0.01, "max_p99_latency_ms": 250},
     },
     "serving": {"workers": 1, "max_batch_rows": 1000, "max_body_bytes": 1048576, "batch_window_ms": 2},
+    "image": {"required": False},
     "autoscaling": {"min_replicas": 1, "max_replicas": 3, "target_cpu_percent": 70},
     "resources": {"cpu": "500m", "memory": "1Gi"},
 }

@@ -6,6 +6,7 @@ remote, the GitHub API stand-in for the pull requests.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -65,6 +66,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Loop:
     text = config_file.read_text().replace("sensitive_features: [sex, race]", "sensitive_features: [sex]")
     config_file.write_text(text)
     shutil.copytree(PROJECT_ROOT / "environments", root / "environments")
+    shutil.copytree(PROJECT_ROOT / "flags", root / "flags")
     (root / ".gitignore").write_text("mlruns/\nmlartifacts/\n*.db\nbuild/\nevidence/\n.gitops-remote.git/\n")
     git(root, "init", "--quiet", "-b", "main")
     git(root, "add", "-A")
@@ -107,6 +109,10 @@ def test_a_challenger_arrives_beside_the_champion_and_leaves_as_the_champion(loo
         "challenger": None,
         "challenger_weight": 0,
     }, "into an environment that runs nothing, the first version is the champion"
+    flags = (loop.root / "flags" / f"{ENVIRONMENT}.flagd.json").read_bytes()
+    assert alone["flags.flagd.json"].encode() == flags, "the branch carries main's flag file as it is"
+    recorded = yaml.safe_load(alone["release.yaml"])["flags"]
+    assert recorded == {"file": "flags.flagd.json", "digest": "sha256:" + hashlib.sha256(flags).hexdigest()}
 
     # A new version promoted under canary becomes the challenger at the first step; the champion stays.
     delivery.promote(loop.config, loop.repository, ENVIRONMENT, version=loop.second, merge=True)
@@ -224,4 +230,18 @@ def test_deploy_refuses_a_challenger_whose_artifact_is_not_the_recorded_one(loop
     )
     with pytest.raises(deployment.DeployError, match=f"version {release.challenger} has digest"):
         deployment.deploy(loop.config, forged)
+    assert aliases(loop) == before
+
+
+def test_deploy_refuses_a_release_without_an_image_where_one_is_required(loop: Loop) -> None:
+    release = delivery.current_release(loop.repository, ENVIRONMENT)
+    before = aliases(loop)
+    path = loop.root / "environments" / f"{ENVIRONMENT}.yaml"
+    original = path.read_text()
+    path.write_text(original + "image:\n  required: true\n")
+    try:
+        with pytest.raises(deployment.DeployError, match="names no serving image"):
+            deployment.deploy(load_config(loop.root / "project.yaml"), release)
+    finally:
+        path.write_text(original)
     assert aliases(loop) == before

@@ -169,12 +169,23 @@ class Resources(_Section):
     memory: str = Field(default="1Gi", pattern=KUBERNETES_MEMORY)
 
 
+class ImageSettings(_Section):
+    """The serving image: whether this environment runs only releases that name one by digest."""
+
+    required: bool = Field(
+        default=False,
+        description="deploy refuses a release without a serving image digest (set it once image.yml "
+        "publishes the image and promotion records it with --image)",
+    )
+
+
 class EnvironmentSettings(_Section):
     """Everything one environment's desired state is rendered from, besides the model version."""
 
     rollout: Rollout = Rollout()
     serving: Serving = Serving()
     flags: Path | None = Field(default=None, description="the environment's OpenFeature (flagd) file")
+    image: ImageSettings = ImageSettings()
     autoscaling: Autoscaling = Autoscaling()
     resources: Resources = Resources()
 

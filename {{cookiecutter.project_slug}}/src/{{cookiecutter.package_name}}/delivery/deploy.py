@@ -62,6 +62,11 @@ def deploy(config: ProjectConfig, release: Release, registry: Registry | None = 
         raise DeployError(
             f"release.yaml names model {release.model!r}, expected {config.mlflow.registered_model!r}"
         )
+    if release.image is None and config.environment_settings(environment).image.required:
+        raise DeployError(
+            f"environments/{environment}.yaml sets image.required, but release.yaml names no serving "
+            "image: promote again with --image REPOSITORY@sha256:DIGEST (no alias moved)"
+        )
     wanted = {environment: release.version, challenger_alias(environment): release.challenger}
     versions = sorted({version for version in wanted.values() if version is not None})
     for version in versions:
