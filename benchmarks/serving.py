@@ -473,6 +473,13 @@ def main() -> int:
                 f"{CANARY_WEIGHT} %); {len(rows)} held-out rows; {arguments.duration:g} s per cell",
                 flush=True,
             )
+            # Both services answer their first requests slowly (imports, caches): not part of any cell.
+            for size in BATCH_SIZES:
+                for name, port, path in (
+                    ("ours", ours_port, "/predict"),
+                    ("mlflow", mlflow_port, "/invocations"),
+                ):
+                    measure(port, path, scratch / f"{name}-{size}.json", 2, 0, 3)
             results = {}
             for size in BATCH_SIZES:
                 for concurrency in CONCURRENCIES:
