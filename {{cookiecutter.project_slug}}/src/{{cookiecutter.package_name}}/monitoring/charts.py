@@ -26,7 +26,7 @@ def bin_labels(edges: list[float]) -> list[str]:
     """'<= a', 'a..b', ..., '> z' for the bins the interior edges define."""
     if not edges:
         return ["all"]
-    shown = [f"{edge:g}" for edge in edges]
+    shown = [f"{edge:.3g}" for edge in edges]
     return [
         f"<= {shown[0]}",
         *(f"{low}..{high}" for low, high in itertools.pairwise(shown)),
