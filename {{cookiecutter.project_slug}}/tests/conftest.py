@@ -3,10 +3,16 @@
 The framework tests (unit, integration, e2e) run on the fixture project in tests/fixtures/, never on
 the team's project.yaml or data/, so they pass whatever data the team brings. The team's own checks
 on project.yaml and its data are in tests/project/.
+
+Under pytest-xdist (`make test` runs `-n auto`) each worker is a session of its own. Whole modules go to
+one worker (`--dist loadfile`, see the Makefile), so a module-scoped fixture (a trained model, a running
+service) is built once; a session-scoped one is built once per worker that needs it, unless it is built
+once for the whole run under a lock (the serving tests' trained registry, serving_support.built_once).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +22,12 @@ from fixtures import fixture_config
 from {{ cookiecutter.package_name }}.config import MlflowConfig, ProjectConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# One OpenMP thread per process unless the caller chose otherwise. The tests run many processes at once
+# (xdist workers, CLI commands, services), each of which would otherwise start a thread per core for
+# scikit-learn's gradient boosting; on a busy or small machine those threads spin waiting for a core and
+# a training costs four times the CPU. Set here, before anything is trained, so every subprocess
+# inherits it. No test depends on the thread count.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -130,7 +130,9 @@ def start_loop(
     workspaces = root / "runs"
     workspaces.mkdir()
     environment = {
-        key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG", "TMPDIR", "USER"}
+        key: value
+        for key, value in os.environ.items()
+        if key in {"PATH", "HOME", "LANG", "TMPDIR", "USER", "OMP_NUM_THREADS"}
     }
     environment.update(
         GITHUB_API_URL=github.url,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,29 @@ class Workspace:
             else None,
             challenger_weight=weight,
         )
+
+
+def shared_directory(tmp_path_factory, name: str) -> Path:
+    """A directory that every pytest-xdist worker of this run sees (their base temps share a parent);
+    without xdist, one in the session's own base temp."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
+def built_once(directory: Path, build: Callable[[Path], None]) -> Path:
+    """`directory`, filled by `build(directory)` once for the whole run: the first worker to get here
+    builds it under an exclusive lock, the others wait for the lock and find it built. A build that
+    failed is started again by the next worker."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with (directory.parent / f".{directory.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = directory / ".built"
+        if not built.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            build(directory)
+            built.touch()
+    return directory
 
 
 def json_rows(frame) -> list[dict[str, Any]]:

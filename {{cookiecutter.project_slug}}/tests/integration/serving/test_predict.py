@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import numpy as np
 import pandas as pd
@@ -110,26 +111,35 @@ def test_feedback_is_stored_for_known_requests_and_refused_otherwise(workspace: 
     assert samples['feedback_received_total{variant="champion"}'] == 3
 
 
-def test_every_answered_row_is_in_the_prediction_log(workspace: Workspace, service) -> None:
-    answer = service.post("/predict", {"instances": workspace.rows[:5]}, {"X-Routing-Key": "customer-7"})
-    request_id = answer.json()["request_id"]
-    deadline_rows = []
-    for _ in range(50):
-        deadline_rows = [
-            row for row in read_prediction_log(service.log_directory) if row["request_id"] == request_id
-        ]
-        if len(deadline_rows) == 5:
-            break
-        import time
-
+def wait_for_log_rows(directory, count: int, timeout: float = 30) -> list[dict]:
+    """The prediction log's records once it holds `count` of them (the writer is a thread of its own)."""
+    deadline = time.monotonic() + timeout
+    records = read_prediction_log(directory)
+    while len(records) < count and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert [row["row"] for row in deadline_rows] == list(range(5))
-    first = deadline_rows[0]
-    assert first["features"] == workspace.rows[0]
+        records = read_prediction_log(directory)
+    return records
+
+
+def test_every_answered_row_is_in_the_prediction_log(workspace: Workspace, service_factory) -> None:
+    # A service of its own, so its log holds this test's rows and nothing else, whichever tests ran before.
+    own = service_factory(workspace.release("direct"))
+    try:
+        answer = own.post("/predict", {"instances": workspace.rows[:5]}, {"X-Routing-Key": "customer-7"})
+        assert answer.status == 200, answer.body
+        records = wait_for_log_rows(own.log_directory, 5)
+    finally:
+        own.stop()
+    assert {row["request_id"] for row in records} == {answer.json()["request_id"]}
+    assert [row["row"] for row in records] == list(range(5))
+    assert [row["features"] for row in records] == workspace.rows[:5]
+    first = records[0]
     assert first["routing_key_hash"] and "customer-7" not in str(first)
     assert first["variant"] == "champion" and first["model_version"] == workspace.champion
     assert first["environment"] == workspace.environment
-    assert first["score"] == pytest.approx(answer.json()["predictions"][0]["score"])
+    assert [row["score"] for row in records] == pytest.approx(
+        [item["score"] for item in answer.json()["predictions"]]
+    )
 
 
 def test_an_artifact_whose_digest_differs_from_the_release_is_not_served(
