@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.config.environment import EnvironmentSettings, settings_path
 from {{ cookiecutter.package_name }}.errors import ProjectError
-from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, resolve_database_url
+from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, store_url
 from {{ cookiecutter.package_name }}.io.prediction_log import (
     erase_rows,
     purge_chunks,
@@ -77,7 +77,7 @@ def log_directory(config: ProjectConfig, settings: EnvironmentSettings) -> Path:
 
 def _open_store(config: ProjectConfig, settings: EnvironmentSettings) -> FeedbackStore | None:
     """The environment's feedback store, or None for a SQLite file never created (nothing to delete)."""
-    url = resolve_database_url(settings.serving.feedback_database_url, Path(config.root))
+    url = store_url(settings.serving.feedback_database_url, Path(config.root), os.environ)
     parsed = make_url(url)
     is_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
     if is_file and not Path(parsed.database).is_file():

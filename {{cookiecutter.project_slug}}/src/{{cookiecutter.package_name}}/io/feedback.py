@@ -9,6 +9,7 @@ experiment report and the monitoring read. `purge_before` and `erase` delete by 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+
+from {{ cookiecutter.package_name }}.config.environment import FEEDBACK_DATABASE_URL_ENV
 
 METADATA = MetaData()
 SERVED_REQUESTS = Table(
@@ -76,6 +79,12 @@ def resolve_database_url(url: str, root: Path) -> str:
         if not path.is_absolute():
             return str(parsed.set(database=str(root / path)))
     return url
+
+
+def store_url(configured: str, root: Path, environ: Mapping[str, str]) -> str:
+    """The feedback store's URL: `FEEDBACK_DATABASE_URL_ENV` when set (a Secret: a PostgreSQL URL carries
+    a password), else `serving.feedback_database_url`; a relative SQLite path made absolute."""
+    return resolve_database_url(environ.get(FEEDBACK_DATABASE_URL_ENV) or configured, root)
 
 
 class FeedbackStore:

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text, update
 
+from {{ cookiecutter.package_name }}.config.environment import FEEDBACK_DATABASE_URL_ENV
 from {{ cookiecutter.package_name }}.io.feedback import (
     FEEDBACK,
     SERVED_REQUESTS,
     FeedbackStore,
     ServedRequest,
     resolve_database_url,
+    store_url,
 )
 
 pytestmark = pytest.mark.unit
@@ -102,3 +104,10 @@ def test_a_store_made_before_routing_hashes_were_kept_gains_the_column(tmp_path)
     store.record_requests([ServedRequest("r1", "staging", "champion", 1, None, 1, "h")])
     assert store.served("r1").routing_key_hash == "h"
     store.close()
+
+
+def test_the_store_url_from_the_environment_replaces_the_settings_one() -> None:
+    root = Path("/project")
+    secret = "postgresql+psycopg://feedback:pw@db/feedback"
+    assert store_url("sqlite:///feedback.db", root, {FEEDBACK_DATABASE_URL_ENV: secret}) == secret
+    assert store_url("sqlite:///feedback.db", root, {}) == "sqlite:////project/feedback.db"
