@@ -169,7 +169,10 @@ def monitor(
     profile, digest = load_reference_profile(config, version)
     sensitive = [name for name in config.data.sensitive_features if name in profile["features"]]
     statistics = WindowStatistics(
-        profile, read_labels(config, settings.serving.feedback_database_url), sensitive
+        profile,
+        read_labels(config, settings.serving.feedback_database_url),
+        sensitive,
+        unmeasured=frozenset(config.data.personal_columns),
     )
     for record in read_window(log_directory, start, end, environment):
         statistics.add(record)

@@ -144,6 +144,7 @@ def build_report(
             "last_record": statistics.last_time,
             "invalid_lines": statistics.invalid_lines,
             "drift_sample_rows": len(statistics.sample),
+            "personal_features_not_measured": statistics.unmeasured,
         },
         "champion": champion,
         "rollout": rollout,

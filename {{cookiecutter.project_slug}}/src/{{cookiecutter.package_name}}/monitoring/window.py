@@ -35,7 +35,15 @@ CHUNK_ROWS = 20_000
 SAMPLE_ROWS = 5_000
 LATENCY_SAMPLE = 20_000
 SHADOW_PAIRS_PENDING = 100_000
+MISSING_GROUP = "missing"
 LabelKey = tuple[str, int]
+
+
+def fairness_group(value: Any) -> str:
+    """A sensitive value as the evidence bundle's audit groups it: missing as "missing", else its
+    text (training's `fillna("missing")` then `astype(str)`). Records that carry `groups` (the
+    service's own grouping, kept even when the column itself is personal) are read from there."""
+    return MISSING_GROUP if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def parse_time(text: Any) -> datetime | None:
@@ -107,12 +115,14 @@ class WindowStatistics:
         sensitive: list[str],
         random_state: int = 0,
         sample_rows: int = SAMPLE_ROWS,
+        unmeasured: frozenset[str] = frozenset(),
     ) -> None:
         self.profile = profile
-        self.numeric = [name for name, item in profile["features"].items() if item["kind"] == "numeric"]
-        self.categorical = [
-            name for name, item in profile["features"].items() if item["kind"] == "categorical"
-        ]
+        # personal columns reach the log hashed or not at all: their drift cannot be measured
+        measured = {name: item for name, item in profile["features"].items() if name not in unmeasured}
+        self.numeric = [name for name, item in measured.items() if item["kind"] == "numeric"]
+        self.categorical = [name for name, item in measured.items() if item["kind"] == "categorical"]
+        self.unmeasured = sorted(set(profile["features"]) - set(measured))
         self.labels = labels
         self.sensitive = sensitive
         self.sample_rows = sample_rows
@@ -163,6 +173,7 @@ class WindowStatistics:
         self._pair(key, record, shadow)
         if key in self.labels:
             features = record.get("features") or {}
+            groups = record.get("groups") or {}
             self.labelled.append(
                 {
                     "variant": variant,
@@ -170,7 +181,12 @@ class WindowStatistics:
                     "score": float(record["score"]),
                     "prediction": record.get("label"),
                     "label": self.labels[key],
-                    **{f"sensitive:{name}": features.get(name) for name in self.sensitive},
+                    **{
+                        f"sensitive:{name}": groups[name]
+                        if name in groups
+                        else fairness_group(features.get(name))
+                        for name in self.sensitive
+                    },
                 }
             )
         if not shadow:
