@@ -44,11 +44,13 @@ demo: $(STAMP) ## bake the default project into build/demo and run its whole loc
 	@echo "Demo project: $(abspath build/demo)"
 	@echo "MLflow store: $(abspath build/demo/mlflow.db) (artifacts in $(abspath build/demo/mlartifacts))"
 
+# Two workers; a worker left idle takes queued tests from the other (worksteal), so the few long bakes
+# that run a generated suite never queue behind each other on one worker while the other sits idle.
 test: $(STAMP) ## run every template test, the slow end-to-end bakes included
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15
 
 test-fast: $(STAMP) ## run the template tests without the slow end-to-end bakes
-	$(BIN)/python -m pytest -n 2 -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not slow"
 
 lint: $(STAMP) ## lint the template's own Python and workflows
 	$(BIN)/ruff check hooks tests tools benchmarks

@@ -27,6 +27,9 @@ def tool_environment(**extra: str) -> dict[str, str]:
     """The environment for subprocesses: this virtual environment's tools first on PATH."""
     environment = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     environment.pop("MLFLOW_TRACKING_URI", None)
+    # Baked projects train with OpenMP; one thread each, as their own test suites do (their conftest):
+    # two template workers each running a suite and its commands would otherwise oversubscribe the cores.
+    environment.setdefault("OMP_NUM_THREADS", "1")
     environment.update(extra)
     return environment
 
