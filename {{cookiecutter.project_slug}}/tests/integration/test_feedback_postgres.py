@@ -58,11 +58,8 @@ def test_requests_and_labels_round_trip_through_postgresql(database_url: str) ->
         assert connection.execute(text("select count(*) from served_requests")).scalar_one() == 2
 
 
-# FeedbackStore.__init__ runs METADATA.create_all unguarded: two replicas starting on an empty database
-# race to CREATE TABLE and one fails on PostgreSQL's catalog (UniqueViolation on pg_type), in about
-# three runs out of four here. Not strict, since a race does not always happen: remove the marker with
-# the fix (create the tables under pg_advisory_xact_lock, in one transaction).
-@pytest.mark.xfail(reason="concurrent create_all on an empty PostgreSQL database races", strict=False)
+# Without the schema lock in FeedbackStore.__init__ this failed in about three runs out of four
+# (UniqueViolation on PostgreSQL's pg_type catalog).
 def test_two_replicas_start_together_and_share_what_they_record(database_url: str) -> None:
     """Two pods start at once against an empty database, then each sees what the other wrote."""
     stores: list[FeedbackStore] = []

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.commands.records import record_keeping
 from {{ cookiecutter.package_name }}.config import ModelConfig, ProjectConfig
 from {{ cookiecutter.package_name }}.errors import DataValidationError
 from {{ cookiecutter.package_name }}.governance import charts, evidence, model_card, policy, summary
@@ -26,9 +27,10 @@ from {{ cookiecutter.package_name }}.governance.fairness import (
 from {{ cookiecutter.package_name }}.governance.profile import PROFILE_FILE, build_profile
 from {{ cookiecutter.package_name }}.governance.sample_size import held_out_warnings
 from {{ cookiecutter.package_name }}.io import registry
-from {{ cookiecutter.package_name }}.pipeline.data import Dataset, load_dataset
+from {{ cookiecutter.package_name }}.pipeline.data import Dataset, load_training_data
 from {{ cookiecutter.package_name }}.pipeline.evaluation import evaluate, majority_baseline, positive_scores
-from {{ cookiecutter.package_name }}.pipeline.training import Split, split_dataset
+from {{ cookiecutter.package_name }}.pipeline.feedback import training_split
+from {{ cookiecutter.package_name }}.pipeline.training import Split
 
 REPORT_PACKAGES = ("scikit-learn", "pandas", "numpy", "mlflow", "shap", "fairlearn", "regopy")
 GAP_NAMES = (
@@ -138,7 +140,7 @@ def resolve_champion(
 
 def _training_split(config: ProjectConfig, registered: registry.RegisteredVersion) -> tuple[Dataset, Split]:
     """Rebuild exactly the held-out split the version was evaluated on, from the same data."""
-    dataset = load_dataset(config.data, config.data_path)
+    dataset = load_training_data(config)  # with the feedback rows it was trained on, if any
     expected = registered.tags.get("data_digest")
     if expected and dataset.digest != expected:
         raise DataValidationError(
@@ -151,7 +153,7 @@ def _training_split(config: ProjectConfig, registered: registry.RegisteredVersio
         test_size=float(params.get("test_size", config.model.test_size)),
         random_state=int(params.get("random_state", config.model.random_state)),
     )
-    return dataset, split_dataset(dataset, model_settings)
+    return dataset, training_split(dataset, model_settings)
 
 
 def check_governance_inputs(config: ProjectConfig) -> None:
@@ -268,6 +270,7 @@ def report(config: ProjectConfig, version: int) -> ReportResult:
             },
         },
         "text": card_text.model_dump(),
+        "records": record_keeping(config),
         "notices": warnings,
         "data": model_card.data_facts(
             name=dataset.name,

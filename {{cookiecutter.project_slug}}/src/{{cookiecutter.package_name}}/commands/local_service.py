@@ -8,6 +8,8 @@ predicts for the same row.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -58,8 +60,11 @@ def _call(url: str, document: Any = None, timeout: float = 30) -> tuple[int, Any
 def start(config_file: Path, root: Path, environment: str, port: int, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--config", str(config_file)]
     command += ["serve", "--env", environment, "--port", str(port)]
+    # /feedback always needs a bearer token; the check needs none, so a throwaway one will do.
+    environment = {**os.environ}
+    environment.setdefault("MLOPS_FEEDBACK_TOKEN", secrets.token_urlsafe(24))
     with log.open("wb") as stream:
-        return subprocess.Popen(command, cwd=root, stdout=stream, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, cwd=root, stdout=stream, stderr=subprocess.STDOUT, env=environment)
 
 
 def wait_until_ready(process: subprocess.Popen, url: str, log: Path) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
 from {{ cookiecutter.package_name }}.config.environment import FEEDBACK_DATABASE_URL_ENV
 
@@ -49,6 +49,9 @@ SERVED_REQUESTS = Table(
     Column("routing_key_hash", String(64), index=True),
 )
 IN_CLAUSE_SIZE = 500
+# Replicas starting together on an empty PostgreSQL database would race to create the same tables
+# (a unique violation in its catalog): the schema is created under this transaction-scoped lock.
+SCHEMA_LOCK = 0x6D6C6F7073
 FEEDBACK = Table(
     "feedback",
     METADATA,
@@ -93,17 +96,18 @@ class FeedbackStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
-        METADATA.create_all(self.engine)
-        self._add_missing_columns()
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            METADATA.create_all(connection)
+            self._add_missing_columns(connection)
 
-    def _add_missing_columns(self) -> None:
+    @staticmethod
+    def _add_missing_columns(connection: Connection) -> None:
         """Bring a store made by an earlier version up to date (the one column added since)."""
-        columns = {column["name"] for column in inspect(self.engine).get_columns("served_requests")}
+        columns = {column["name"] for column in inspect(connection).get_columns("served_requests")}
         if "routing_key_hash" not in columns:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    text("ALTER TABLE served_requests ADD COLUMN routing_key_hash VARCHAR(64)")
-                )
+            connection.execute(text("ALTER TABLE served_requests ADD COLUMN routing_key_hash VARCHAR(64)"))
 
     def close(self) -> None:
         self.engine.dispose()

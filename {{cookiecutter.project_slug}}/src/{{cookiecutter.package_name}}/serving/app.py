@@ -16,19 +16,21 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, ServedRequest
-from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog
+from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog, RecordPrivacy
+from {{ cookiecutter.package_name }}.serving.auth import AccessRules, BearerAuth, RequestDeadline
 from {{ cookiecutter.package_name }}.serving.batching import MicroBatcher, QueueFull, scoring_executor
 from {{ cookiecutter.package_name }}.serving.flags import DEFAULT_POLL_INTERVAL_MS, RequestFlags, ServiceFlags
 from {{ cookiecutter.package_name }}.serving.metrics import NO_VARIANT, ServiceMetrics
@@ -76,6 +78,9 @@ class ServiceOptions:
     flags: dict[str, Any]  # kept for callers that still pass it; the live values come from flag_file
     flag_file: Path | None = None  # the environment's flagd file; None: every flag has its default
     flag_poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS
+    access: AccessRules = field(default_factory=AccessRules)
+    record_privacy: RecordPrivacy | None = None
+    request_timeout_seconds: float | None = None
 
 
 class PredictionService:
@@ -104,7 +109,10 @@ class PredictionService:
         await asyncio.to_thread(self.flags.start)
         self.store = FeedbackStore(self.options.feedback_url)
         self.log = PredictionLog(
-            self.options.prediction_log_dir, self.options.prediction_log_max_bytes, self._remember_served
+            self.options.prediction_log_dir,
+            self.options.prediction_log_max_bytes,
+            self._remember_served,
+            privacy=self.options.record_privacy,
         )
         self._loading = asyncio.get_running_loop().create_task(self._load())
 
@@ -269,12 +277,15 @@ class PredictionService:
 
     def _remember_served(self, records: list[dict[str, Any]]) -> None:
         """Runs on the log's thread: store each answered request once, for /feedback to find."""
+        # The log's (keyed) routing-key hash goes with the request, so erasure finds its later labels.
         requests = [
-            self._recent.get(record["request_id"])
+            replace(served, routing_key_hash=record["routing_key_hash"])
             for record in records
-            if record["row"] == 0 and not record["shadow"]
+            if record["row"] == 0
+            and not record["shadow"]
+            and (served := self._recent.get(record["request_id"])) is not None
         ]
-        self.store.record_requests([item for item in requests if item is not None])
+        self.store.record_requests(requests)
 
     def find_served(self, request_id: str) -> ServedRequest | None:
         return self._recent.get(request_id) or self.store.served(request_id)
@@ -505,4 +516,8 @@ def create_app(service: PredictionService) -> Starlette:
         Route("/metrics", measured("/metrics", metrics_text), methods=["GET"]),
         Route("/info", measured("/info", info), methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(BearerAuth, rules=options.access, metrics=metrics),
+        Middleware(RequestDeadline, seconds=options.request_timeout_seconds, metrics=metrics),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

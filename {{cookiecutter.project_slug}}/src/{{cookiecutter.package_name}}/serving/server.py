@@ -22,10 +22,7 @@ import tempfile
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
-from {{ cookiecutter.package_name }}.config.environment import (
-    FEEDBACK_DATABASE_URL_ENV,
-    EnvironmentSettings,
-)
+from {{ cookiecutter.package_name }}.config.environment import EnvironmentSettings
 from {{ cookiecutter.package_name }}.contracts.release import Release
 from {{ cookiecutter.package_name }}.serving.routing import RoutingPolicy
 
@@ -36,8 +33,10 @@ def default_experiment_id(release: Release) -> str:
 
 def service_options(config: ProjectConfig, settings: EnvironmentSettings, release: Release):
     """The service's options: the split from release.yaml, limits and destinations from the environment."""
-    from {{ cookiecutter.package_name }}.io.feedback import resolve_database_url
+    from {{ cookiecutter.package_name }}.io.feedback import store_url
+    from {{ cookiecutter.package_name }}.io.prediction_log import record_privacy
     from {{ cookiecutter.package_name }}.serving.app import ServiceOptions
+    from {{ cookiecutter.package_name }}.serving.auth import access_rules
 
     policy = RoutingPolicy(
         strategy=release.strategy,
@@ -59,11 +58,11 @@ def service_options(config: ProjectConfig, settings: EnvironmentSettings, releas
         max_queued_rows=settings.serving.max_queued_rows,
         prediction_log_dir=log_directory if log_directory.is_absolute() else config.root / log_directory,
         prediction_log_max_bytes=settings.serving.prediction_log.max_file_bytes,
-        feedback_url=resolve_database_url(
-            os.environ.get(FEEDBACK_DATABASE_URL_ENV) or settings.serving.feedback_database_url,
-            Path(config.root),
-        ),
+        feedback_url=store_url(settings.serving.feedback_database_url, Path(config.root), os.environ),
         flags={},
+        access=access_rules(settings.serving.auth, os.environ),
+        record_privacy=record_privacy(config.data, settings.serving.prediction_log, os.environ),
+        request_timeout_seconds=settings.serving.request_timeout_seconds,
     )
 
 

@@ -25,6 +25,9 @@ from {{ cookiecutter.package_name }}.contracts.release import ModelReference, Re
 
 SOURCE_DIRECTORY = Path(__file__).resolve().parents[3] / "src"
 READY_TIMEOUT_SECONDS = 90
+# /feedback always needs a bearer token: every service these tests start accepts this one.
+FEEDBACK_TOKEN = "serving-tests-feedback-token"
+FEEDBACK_AUTH = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,7 @@ def start_service(
         "PYTHONPATH": os.pathsep.join(filter(None, [str(SOURCE_DIRECTORY), os.environ.get("PYTHONPATH")])),
     }
     environment.pop("MLFLOW_TRACKING_URI", None)
+    environment.setdefault("MLOPS_FEEDBACK_TOKEN", FEEDBACK_TOKEN)
     package = "{{ cookiecutter.package_name }}"
     command = [sys.executable, "-m", package, "--config", str(workspace.root / "project.yaml"), "serve"]
     command += ["--env", workspace.environment, *release_arguments, "--port", str(port)]

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from serving_support import Workspace, start_service
+from serving_support import FEEDBACK_AUTH, Workspace, start_service
 
 from {{ cookiecutter.package_name }}.io.prediction_log import read_prediction_log
 
@@ -97,15 +97,17 @@ def test_bad_bodies_get_a_4xx_and_the_service_stays_up(workspace: Workspace, ser
 def test_feedback_is_stored_for_known_requests_and_refused_otherwise(workspace: Workspace, service) -> None:
     first = service.post("/predict", {"instances": workspace.rows[:3]}).json()["request_id"]
     second = service.post("/predict", {"instances": workspace.rows[3:4]}).json()["request_id"]
-    single = service.post("/feedback", {"request_id": second, "label": 1})
+    single = service.post("/feedback", {"request_id": second, "label": 1}, FEEDBACK_AUTH)
     assert single.status == 200 and single.json() == {"accepted": 1}
     several = service.post(
-        "/feedback", [{"request_id": first, "label": 0, "row": 2}, {"request_id": first, "label": 1}]
+        "/feedback",
+        [{"request_id": first, "label": 0, "row": 2}, {"request_id": first, "label": 1}],
+        FEEDBACK_AUTH,
     )
     assert several.json() == {"accepted": 2}
-    unknown = service.post("/feedback", {"request_id": "no-such-request", "label": 1})
+    unknown = service.post("/feedback", {"request_id": "no-such-request", "label": 1}, FEEDBACK_AUTH)
     assert unknown.status == 404 and unknown.json()["error"]["column"] == "request_id"
-    outside = service.post("/feedback", {"request_id": first, "label": ">50K?"})
+    outside = service.post("/feedback", {"request_id": first, "label": ">50K?"}, FEEDBACK_AUTH)
     assert outside.status == 422 and outside.json()["error"]["kind"] == "invalid_label"
     samples = service.metrics()
     assert samples['feedback_received_total{variant="champion"}'] == 3
