@@ -58,6 +58,7 @@ def free_port() -> int:
 
 
 def bake(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
     check(
         [
             str(BIN / "cookiecutter"),
@@ -104,7 +105,17 @@ def prepare(project: Path, output: Path) -> None:
         )
         champion, challenger = versions[-2], versions[-1]
         digest = registry.artifact_digest(champion)
+        challenger_digest = registry.artifact_digest(challenger)
         pipeline = registry.load_model(champion)
+    reference = getattr(release_module, "ModelReference", None)
+    if reference is not None:  # release.yaml records the challenger's digest too
+        challenger = reference(
+            name=config.mlflow.registered_model,
+            version=challenger,
+            artifact_digest=challenger_digest,
+            source_sha="0" * 40,
+            data_digest="benchmark",
+        )
     release = release_module.Release.create(
         environment=ENVIRONMENT,
         model=config.mlflow.registered_model,
@@ -137,7 +148,7 @@ def prepare(project: Path, output: Path) -> None:
     document = {
         "model": config.mlflow.registered_model,
         "champion": champion,
-        "challenger": challenger,
+        "challenger": release.challenger,
         "rows": rows,
         "floor": floor,
     }
