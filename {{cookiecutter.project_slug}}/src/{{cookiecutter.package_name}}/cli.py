@@ -438,6 +438,8 @@ def _warn_if_flags_differ(text: str, path: Path, release) -> None:
 
 
 def command_records(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    if arguments.action in ("ship", "fetch"):
+        return _ship_or_fetch(config, arguments)
     from {{ cookiecutter.package_name }}.commands.records import purge
 
     result = purge(config, arguments.env)
@@ -447,6 +449,34 @@ def command_records(config: ProjectConfig, arguments: argparse.Namespace) -> int
         f"feedback label(s) older than {result.before:%Y-%m-%d %H:%M} UTC (recorded in deletions.jsonl)"
     )
     return 0
+
+
+def _ship_or_fetch(config: ProjectConfig, arguments: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from {{ cookiecutter.package_name }}.io import log_shipping
+
+    directory = config.resolve(config.environment_settings(arguments.env).serving.prediction_log.directory)
+    if arguments.action == "fetch":
+        written = log_shipping.fetch(config, arguments.env, arguments.into or directory)
+        print(f"{arguments.env}: fetched {len(written)} log chunk(s) into {arguments.into or directory}")
+        return 0
+    if arguments.every is not None and arguments.every <= 0:
+        raise ProjectError(f"--every {arguments.every}: expected a positive number of seconds")
+    stopping = threading.Event()
+    if arguments.every is not None:
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    while True:
+        shipped = log_shipping.ship(config, arguments.env, directory)
+        print(
+            f"{arguments.env}: shipped {len(shipped.chunks)} chunk(s) of {shipped.replica} "
+            f"({shipped.unchanged} unchanged) to run {shipped.run_id}",
+            flush=True,
+        )
+        if arguments.every is None or stopping.is_set():
+            return 0
+        stopping.wait(arguments.every)
 
 
 def command_erase(config: ProjectConfig, arguments: argparse.Namespace) -> int:
@@ -687,8 +717,24 @@ def build_parser() -> argparse.ArgumentParser:
             )
             command.add_argument("--env", help="check only this environment's file (default: every file)")
         if name == "records":
-            command.add_argument("action", choices=["purge"], help="purge: apply serving.retention_days")
-            command.add_argument("--env", required=True, help="environment whose records to purge")
+            command.add_argument(
+                "action",
+                choices=["purge", "ship", "fetch"],
+                help="purge: apply serving.retention_days; ship: upload this replica's changed log chunks "
+                "to the tracking server; fetch: download every replica's shipped chunks",
+            )
+            command.add_argument("--env", required=True, help="environment whose records to handle")
+            command.add_argument(
+                "--every",
+                type=float,
+                metavar="SECONDS",
+                help="ship: repeat until SIGTERM, then ship once more",
+            )
+            command.add_argument(
+                "--into",
+                type=Path,
+                help="fetch: directory to write (default: the environment's log directory)",
+            )
         if name == "erase":
             command.add_argument("--env", required=True, help="environment whose records to erase from")
             command.add_argument("--subject", required=True, help="the subject's routing key (X-Routing-Key)")
