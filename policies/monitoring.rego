@@ -11,7 +11,9 @@
 # fairness per sensitive feature, traffic per variant, and the environment's rollout.
 #
 # action is one of ok | warn | retrain | advance | hold | rollback, the most severe that applies in
-# this order: rollback, retrain, advance, hold, warn, ok. advance, hold and rollback only apply to a
+# this order: rollback, retrain, advance, hold, warn, ok. `canary` (advance | hold | rollback) and
+# `retrain` (true | false) are also given on their own, so that a drifted window that asks for
+# retraining still lets a passing canary advance. advance, hold and rollback only apply to a
 # challenger under canary: advance when the analysis passed over at least rollout.analysis
 # .min_requests requests (next_weight is the next of rollout.steps), hold while it is undecided,
 # rollback when it failed. Every reason names the feature or metric, the value, the limit and the
@@ -337,6 +339,21 @@ notes contains note if {
 		[weight, environment],
 	)
 }
+
+# The canary's own verdict, whatever else applies (undefined without a challenger under canary) ---
+
+canary := "rollback" if {
+	count(rollback_reasons) > 0
+} else := "advance" if {
+	canary_passed
+	count(later_steps) > 0
+} else := "hold" if {
+	under_canary
+}
+
+default retrain := false
+
+retrain if count(retrain_reasons) > 0
 
 # The action ---------------------------------------------------------------------------------------
 

@@ -126,6 +126,8 @@ class MonitoringDecision:
     drifted: dict[str, bool]
     score_drifted: bool
     next_weight: int | None  # the canary's next weight when its analysis passed (whatever the action)
+    canary: str | None  # advance | hold | rollback for a challenger under canary, else None
+    retrain: bool  # whether retraining is asked for (also when a rollback outranks it)
     limits: dict
     policy_pack: str
     groups: dict[str, list[str]] = field(default_factory=dict)
@@ -223,6 +225,8 @@ def decide(policy: MonitoringPolicy, input_document: dict) -> MonitoringDecision
         drifted={str(name): bool(value) for name, value in answer.get("drifted", {}).items()},
         score_drifted=bool(answer.get("score_is_drifted")),
         next_weight=answer.get("next_weight"),
+        canary=answer.get("canary"),
+        retrain=answer.get("retrain") is True,
         limits=answer.get("limits", {}),
         policy_pack=policy.limits.pack,
         groups={name: reasons for name, reasons in groups.items() if reasons},

@@ -57,6 +57,7 @@ def canary(challenger: dict, weight: int = 10) -> dict:
 def test_a_quiet_window_is_ok(policy) -> None:
     decision = decide(policy, report())
     assert decision.action == "ok" and decision.reasons == []
+    assert decision.canary is None and decision.retrain is False
     assert decision.drifted == {"age": False, "sex": False}
 
 
@@ -65,7 +66,11 @@ def test_a_drifted_feature_warns_with_value_limit_and_environment(policy) -> Non
         policy, report(features__age={"kind": "numeric", "rows": 1000, "psi": 0.31, "ks_p_value": 0.0})
     )
     assert decision.action == "warn"
-    assert decision.reasons == ["PSI of age is 0.310, limit 0.200 in staging (KS p-value 0.000, limit 0.010)"]
+    limits = policy.limits.limits_for("staging").drift
+    assert decision.reasons == [
+        f"PSI of age is 0.310, limit {limits.max_psi:.3f} in staging "
+        f"(KS p-value 0.000, limit {limits.max_p_value:.3f})"
+    ]
     assert decision.drifted["age"] is True
 
 
@@ -104,7 +109,16 @@ def test_a_live_metric_under_its_minimum_asks_for_retraining_once_enough_labels_
 def test_a_passing_canary_advances_to_the_next_step(policy) -> None:
     healthy = {"requests": 600, "errors": 0, "error_rate": 0.0, "latency_ms": {"p99": 40.0}}
     decision = decide(policy, canary(healthy, weight=25))
-    assert decision.action == "advance" and decision.next_weight == 50
+    assert decision.action == "advance" and decision.canary == "advance" and decision.next_weight == 50
+
+
+def test_a_passing_canary_still_advances_when_the_window_asks_for_retraining(policy) -> None:
+    healthy = {"requests": 600, "errors": 0, "error_rate": 0.0, "latency_ms": {"p99": 40.0}}
+    document = canary(healthy)
+    document["score"] = {"rows": 1000, "psi": 0.9, "ks_p_value": 0.0}
+    decision = decide(policy, document)
+    assert decision.action == "retrain" and decision.retrain is True
+    assert decision.canary == "advance" and decision.next_weight == 25
 
 
 def test_a_canary_at_the_last_step_does_not_advance(policy) -> None:
