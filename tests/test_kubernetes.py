@@ -360,22 +360,24 @@ def test_only_emptydir_mounts_are_writable_and_they_hold_the_log_and_tmp(rendere
     for output in rendered.values():
         [pod] = pod_specs(resources(output["files"]))
         volumes = {volume["name"]: volume for volume in pod["volumes"]}
-        [container] = pod["containers"]
-        writable = {}
-        for mount in container["volumeMounts"]:
-            if not mount.get("readOnly"):
-                assert "emptyDir" in volumes[mount["name"]], mount
-                writable[mount["mountPath"]] = mount["name"]
-        log_directory = Path("/app") / output["settings"]["serving"]["prediction_log"]["directory"]
-        assert any(log_directory.is_relative_to(path) for path in writable), log_directory
-        assert "/tmp" in writable
+        assert sorted(container["name"] for container in pod["containers"]) == ["log-shipper", "serving"]
+        for container in pod["containers"]:
+            writable = {}
+            for mount in container["volumeMounts"]:
+                if not mount.get("readOnly"):
+                    assert "emptyDir" in volumes[mount["name"]], mount
+                    writable[mount["mountPath"]] = mount["name"]
+            # Both write the log directory: the service its chunks, the shipper its ledger.
+            log_directory = Path("/app") / output["settings"]["serving"]["prediction_log"]["directory"]
+            assert any(log_directory.is_relative_to(path) for path in writable), log_directory
+            assert "/tmp" in writable
 
 
 def test_probes_and_the_service_monitor_use_the_service_endpoints(rendered: dict) -> None:
     for output in rendered.values():
         docs = resources(output["files"])
         [pod] = pod_specs(docs)
-        [container] = pod["containers"]
+        [container] = [each for each in pod["containers"] if each["name"] == "serving"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
         [monitor] = [doc for doc in docs if doc["kind"] == "ServiceMonitor"]
@@ -457,11 +459,12 @@ def test_the_defaults_fit_a_two_node_cluster_running_every_environment_at_full_s
     millicores = mebibytes = 0
     for output in rendered.values():
         [pod] = pod_specs(resources(output["files"]))
-        requests = pod["containers"][0]["resources"]["requests"]
         replicas = output["settings"]["autoscaling"]["max_replicas"]
-        cpu, memory = requests["cpu"], requests["memory"]
-        millicores += replicas * (int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000))
-        mebibytes += replicas * (int(memory[:-2]) * 1024 if memory.endswith("Gi") else int(memory[:-2]))
+        for container in pod["containers"]:  # the service and its log shipper
+            requests = container["resources"]["requests"]
+            cpu, memory = requests["cpu"], requests["memory"]
+            millicores += replicas * (int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000))
+            mebibytes += replicas * (int(memory[:-2]) * 1024 if memory.endswith("Gi") else int(memory[:-2]))
     if len(rendered) == 2:  # staging and production, the default
         assert millicores <= NODES * NODE_ALLOCATABLE_MILLICORES
         assert mebibytes <= NODES * NODE_ALLOCATABLE_MEBIBYTES
@@ -504,7 +507,7 @@ def overlay(project: Path, environment: str, output: dict) -> dict:
         variables[auth["prediction_token_env"]] = "prediction-token"
     if settings["serving"]["prediction_log"]["personal_data"] == "hash":
         variables[settings["serving"]["prediction_log"]["hash_key_env"]] = "log-hash-key"
-    container = "/spec/template/spec/containers/0"
+    container, shipper = "/spec/template/spec/containers/0", "/spec/template/spec/containers/1"
     cpu = settings["resources"]["cpu"]
     workers = settings["serving"]["workers"]
     cpu_limit = (
@@ -546,6 +549,21 @@ def overlay(project: Path, environment: str, output: dict) -> dict:
             }
             for name, key in sorted(variables.items())
         ],
+        # The log shipper: the environment's name and settings file, and the tracking server's URL.
+        {"op": "replace", "path": f"{shipper}/args/1", "value": environment},
+        {
+            "op": "replace",
+            "path": f"{shipper}/volumeMounts/0/mountPath",
+            "value": f"/app/environments/{environment}.yaml",
+        },
+        {
+            "op": "add",
+            "path": f"{shipper}/env/-",
+            "value": {
+                "name": "MLFLOW_TRACKING_URI",
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": "mlflow-tracking-uri", "optional": False}},
+            },
+        },
     ]
     resources_listed = ["../../base"]
     if settings["flags"]:

@@ -454,6 +454,7 @@ def command_records(config: ProjectConfig, arguments: argparse.Namespace) -> int
 def _ship_or_fetch(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     import signal
     import threading
+    import time
 
     from {{ cookiecutter.package_name }}.io import log_shipping
 
@@ -464,19 +465,25 @@ def _ship_or_fetch(config: ProjectConfig, arguments: argparse.Namespace) -> int:
         return 0
     if arguments.every is not None and arguments.every <= 0:
         raise ProjectError(f"--every {arguments.every}: expected a positive number of seconds")
-    stopping = threading.Event()
-    if arguments.every is not None:
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    while True:
+    def ship_once() -> None:
         shipped = log_shipping.ship(config, arguments.env, directory)
         print(
             f"{arguments.env}: shipped {len(shipped.chunks)} chunk(s) of {shipped.replica} "
             f"({shipped.unchanged} unchanged) to run {shipped.run_id}",
             flush=True,
         )
-        if arguments.every is None or stopping.is_set():
-            return 0
-        stopping.wait(arguments.every)
+
+    ship_once()
+    if arguments.every is None:
+        return 0
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    while not stopping.wait(arguments.every):
+        ship_once()
+    # The pod is stopping: the service writes out what it answered, then the last ship takes it.
+    time.sleep(log_shipping.FINAL_SHIP_DELAY_SECONDS)
+    ship_once()
+    return 0
 
 
 def command_erase(config: ProjectConfig, arguments: argparse.Namespace) -> int:

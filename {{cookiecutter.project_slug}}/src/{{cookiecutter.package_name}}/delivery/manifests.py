@@ -192,11 +192,12 @@ def fill_deployment(
         f"{ANNOTATION_PREFIX}/strategy": release.strategy,
         f"{ANNOTATION_PREFIX}/challenger-weight": str(release.challenger_weight),
     }
-    [container] = template["spec"]["containers"]
-    container["image"] = image
-    container["args"] = [environment if arg == ENVIRONMENT_PLACEHOLDER else arg for arg in container["args"]]
-    for mount in container.get("volumeMounts", []):
-        mount["mountPath"] = mount["mountPath"].replace(ENVIRONMENT_PLACEHOLDER, environment)
+    for each in template["spec"]["containers"]:  # the service and its log shipper: one image
+        each["image"] = image
+        each["args"] = [environment if arg == ENVIRONMENT_PLACEHOLDER else arg for arg in each["args"]]
+        for mount in each.get("volumeMounts", []):
+            mount["mountPath"] = mount["mountPath"].replace(ENVIRONMENT_PLACEHOLDER, environment)
+    container = serving_container(template["spec"])
     container["resources"] = {
         "requests": {"cpu": settings.resources.cpu, "memory": settings.resources.memory},
         "limits": {
@@ -217,12 +218,15 @@ def mount_flags(document: dict[str, Any], settings: EnvironmentSettings) -> None
     if settings.flags is None:
         return
     pod = document["spec"]["template"]["spec"]
-    [container] = pod["containers"]
+    container = serving_container(pod)
     path = settings.flags if settings.flags.is_absolute() else PROJECT_ROOT_IN_IMAGE / settings.flags
     container["volumeMounts"].append(
         {"name": "flags", "mountPath": str(path), "subPath": flags_key(settings), "readOnly": True}
     )
     pod["volumes"].append({"name": "flags", "configMap": {"name": f"{APP}-flags"}})
+
+
+SHIPPER_SECRET_KEYS = {"MLFLOW_TRACKING_URI": "mlflow-tracking-uri"}
 
 
 def secret_keys(settings: EnvironmentSettings) -> dict[str, str]:
@@ -246,11 +250,20 @@ def secret_keys(settings: EnvironmentSettings) -> dict[str, str]:
 
 def add_secret_variables(document: dict[str, Any], settings: EnvironmentSettings, name: str) -> None:
     """Each variable from the Secret; a missing Secret or key keeps the pod from starting (fail closed)."""
-    [container] = document["spec"]["template"]["spec"]["containers"]
-    container.setdefault("env", []).extend(
-        {"name": variable, "valueFrom": {"secretKeyRef": {"name": name, "key": key, "optional": False}}}
-        for variable, key in sorted(secret_keys(settings).items())
-    )
+    pod = document["spec"]["template"]["spec"]
+    for container in pod["containers"]:
+        # The service reads every key; the log shipper only reaches the tracking server.
+        wanted = secret_keys(settings) if container is serving_container(pod) else SHIPPER_SECRET_KEYS
+        container.setdefault("env", []).extend(
+            {"name": variable, "valueFrom": {"secretKeyRef": {"name": name, "key": key, "optional": False}}}
+            for variable, key in sorted(wanted.items())
+        )
+
+
+def serving_container(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod's service container (the other one ships its log)."""
+    [container] = [each for each in pod["containers"] if each["name"] == APP]
+    return container
 
 
 def check_flags(

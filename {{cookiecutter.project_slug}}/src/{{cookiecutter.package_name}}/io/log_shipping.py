@@ -29,6 +29,9 @@ from {{ cookiecutter.package_name }}.io.registry import Registry
 RUN_TAG = "mlops.prediction_log"
 ARTIFACT_DIRECTORY = "prediction-log"
 LEDGER = "shipped.json"
+# After SIGTERM the shipper waits this long for the service to write out its last rows, well inside
+# the pod's terminationGracePeriodSeconds.
+FINAL_SHIP_DELAY_SECONDS = 10
 REPLICA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 
 
