@@ -465,6 +465,7 @@ def _ship_or_fetch(config: ProjectConfig, arguments: argparse.Namespace) -> int:
         return 0
     if arguments.every is not None and arguments.every <= 0:
         raise ProjectError(f"--every {arguments.every}: expected a positive number of seconds")
+
     def ship_once() -> None:
         shipped = log_shipping.ship(config, arguments.env, directory)
         print(
