@@ -173,6 +173,7 @@ def monitor(
         read_labels(config, settings.serving.feedback_database_url),
         sensitive,
         unmeasured=frozenset(config.data.personal_columns),
+        pair_shadow=settings.rollout.strategy == "shadow",
     )
     for record in read_window(log_directory, start, end, environment):
         statistics.add(record)

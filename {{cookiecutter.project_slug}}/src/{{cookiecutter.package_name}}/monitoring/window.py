@@ -116,6 +116,7 @@ class WindowStatistics:
         random_state: int = 0,
         sample_rows: int = SAMPLE_ROWS,
         unmeasured: frozenset[str] = frozenset(),
+        pair_shadow: bool = True,
     ) -> None:
         self.profile = profile
         # personal columns reach the log hashed or not at all: their drift cannot be measured
@@ -145,6 +146,9 @@ class WindowStatistics:
         self.sample_priorities = np.empty(0)
         self.sample_columns = columns
         self.labelled: list[dict[str, Any]] = []
+        # answers waiting for their shadow twin: kept only where shadow scoring happens (a dict of
+        # every answered row would also cost the garbage collector on large windows)
+        self.pair_shadow = pair_shadow
         self.pending_pairs: dict[LabelKey, Any] = {}
         self.pairs = 0
         self.agreements = 0
@@ -170,7 +174,8 @@ class WindowStatistics:
         traffic.rows += 1
         traffic.versions[record.get("model_version")] += 1
         key = (str(record.get("request_id")), int(record.get("row", 0)))
-        self._pair(key, record, shadow)
+        if shadow or self.pair_shadow:
+            self._pair(key, record, shadow)
         if key in self.labels:
             features = record.get("features") or {}
             groups = record.get("groups") or {}

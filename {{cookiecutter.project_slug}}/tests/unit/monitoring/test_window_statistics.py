@@ -63,3 +63,14 @@ def test_a_failed_request_counts_as_an_error_but_not_as_an_answered_row() -> Non
     traffic = statistics.traffic["champion"]
     assert (traffic.requests, traffic.rows, traffic.errors, traffic.with_status) == (2, 1, 1, 2)
     assert traffic.latencies == [10.0]
+
+
+def test_shadow_answers_are_paired_with_the_answer_the_client_got() -> None:
+    statistics = WindowStatistics(PROFILE, {}, [], pair_shadow=True)
+    for request_id, answered, shadowed in (("a", 1, 1), ("b", 0, 1), ("c", 1, 1), ("d", 0, 0)):
+        statistics.add({**record(request_id, 40.0, "F"), "label": answered})
+        statistics.add(
+            {**record(request_id, 40.0, "F"), "label": shadowed, "shadow": True, "variant": "challenger"}
+        )
+    assert (statistics.pairs, statistics.agreements) == (4, 3)
+    assert statistics.shadow.rows == 4 and statistics.traffic["champion"].rows == 4
