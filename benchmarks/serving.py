@@ -76,6 +76,8 @@ def bake(workdir: Path) -> Path:
 def project_environment(project: Path) -> dict[str, str]:
     environment = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
     environment["PYTHONPATH"] = str(project / "src")
+    # serve refuses to start without the /feedback token; the benchmark never sends feedback.
+    environment.setdefault("MLOPS_FEEDBACK_TOKEN", "benchmark-only")
     # mlflow starts `uvicorn` from PATH: this interpreter's scripts directory comes first.
     environment["PATH"] = os.pathsep.join([str(BIN), environment.get("PATH", "")])
     return environment
@@ -270,11 +272,11 @@ def measure(
 
 
 # -- the services ------------------------------------------------------------------------------------------
-def wait_until_ready(process: subprocess.Popen, url: str, name: str, timeout: float = 180) -> None:
+def wait_until_ready(process: subprocess.Popen, url: str, name: str, log: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{name} exited with {process.returncode}")
+            raise SystemExit(f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
                 if answer.status == 200:
@@ -317,7 +319,7 @@ def start_ours(project: Path, scratch: Path, port: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=(scratch / "ours.log").open("wb"),
     )
-    wait_until_ready(process, f"http://127.0.0.1:{port}/health/ready", "serve")
+    wait_until_ready(process, f"http://127.0.0.1:{port}/health/ready", "serve", scratch / "ours.log")
     return process
 
 
@@ -349,7 +351,7 @@ def start_mlflow(project: Path, scratch: Path, port: int, model: str, version: i
         stderr=(scratch / "mlflow.log").open("wb"),
         start_new_session=True,
     )
-    wait_until_ready(process, f"http://127.0.0.1:{port}/ping", "mlflow models serve")
+    wait_until_ready(process, f"http://127.0.0.1:{port}/ping", "mlflow models serve", scratch / "mlflow.log")
     return process
 
 
