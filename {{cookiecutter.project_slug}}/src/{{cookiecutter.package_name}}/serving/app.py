@@ -306,6 +306,7 @@ class PredictionService:
                     "artifact_digest": model.artifact_digest,
                     "columns": list(model.schema.columns),
                     "classes": model.classes,
+                    "compiled_preprocessing": model.compiled is not None,
                 }
                 for variant, model in self.models.items()
             },

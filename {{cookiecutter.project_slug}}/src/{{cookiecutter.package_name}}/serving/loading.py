@@ -5,6 +5,7 @@ from __future__ import annotations
 from {{ cookiecutter.package_name }}.contracts.release import Release
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.io.registry import Registry
+from {{ cookiecutter.package_name }}.serving.compiled import verified
 from {{ cookiecutter.package_name }}.serving.model import CHALLENGER, CHAMPION, ServedModel
 from {{ cookiecutter.package_name }}.serving.schema import InputSchema
 
@@ -22,7 +23,8 @@ def load_variant(registry: Registry, variant: str, version: int, expected_digest
             f"release.yaml expects {expected_digest}: refusing to serve it"
         )
     schema = InputSchema.from_model_directory(registry.artifact(version))
-    return ServedModel(variant, version, digest, registry.load_model(version), schema)
+    pipeline = registry.load_model(version)
+    return ServedModel(variant, version, digest, pipeline, schema, verified(pipeline, schema.columns))
 
 
 def load_release(registry: Registry, release: Release) -> dict[str, ServedModel]:
