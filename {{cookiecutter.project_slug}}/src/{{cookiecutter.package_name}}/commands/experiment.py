@@ -88,7 +88,9 @@ def _predictions(config: ProjectConfig, directory, request_ids: set[str]) -> dic
     return {
         (record["request_id"], record["row"]): record.get("label")
         for record in read_prediction_log(path)
-        if not record.get("shadow") and record.get("request_id") in request_ids
+        if not record.get("shadow")
+        and (record.get("status") or 200) < 500  # a failed request answered nothing
+        and record.get("request_id") in request_ids
     }
 
 

@@ -74,11 +74,13 @@ def key_of(record: Mapping[str, Any]) -> Key:
 
 
 def answered_rows(records: Iterable[Mapping[str, Any]], environment: str) -> dict[Key, Mapping[str, Any]]:
-    """The rows the environment answered (shadow scores excluded), by (request id, row)."""
+    """The rows the environment answered (no shadow scores, no failed requests), by (request id, row)."""
     return {
         key_of(record): record
         for record in records
-        if record.get("environment") == environment and not record.get("shadow")
+        if record.get("environment") == environment
+        and not record.get("shadow")
+        and (record.get("status") or 200) < 500  # a failed request answered nothing
     }
 
 

@@ -161,9 +161,15 @@ class PredictionService:
 
     # -- scoring ---------------------------------------------------------------------------------
     async def score(
-        self, rows: list[list[Any]], routing_key: str | None, endpoint: str
+        self, rows: list[list[Any]], routing_key: str | None, endpoint: str, started: float | None = None
     ) -> tuple[str, str, ServedModel, Scores, RequestFlags]:
-        """Route, score and log `rows`; returns the request id, variant, model, scores and flags."""
+        """Route, score and log `rows`; returns the request id, variant, model, scores and flags.
+
+        `started` (perf_counter) is when the request arrived: the log records each request's status
+        and latency from it, a failed one as a single record without a score, so monitoring can judge
+        a canary's error rate and p99.
+        """
+        started = time.perf_counter() if started is None else started
         request_id = uuid.uuid4().hex
         policy = self.options.policy
         routed = policy.has_challenger and policy.strategy != "direct"
@@ -181,12 +187,6 @@ class PredictionService:
             challenger_enabled=flags.challenger_enabled,
         )
         model = self.models[decision.variant]
-        try:
-            scores = await self.batchers[decision.variant].score(rows)
-        except QueueFull:
-            raise
-        except Exception as error:
-            raise ModelFailure(decision.variant, error) from error
         served = ServedRequest(
             request_id,
             self.options.environment,
@@ -195,11 +195,18 @@ class PredictionService:
             decision.experiment_id,
             len(rows),
         )
+        key_hash = hash_routing_key(routing_key)
+        try:
+            scores = await self.batchers[decision.variant].score(rows)
+        except QueueFull:
+            raise
+        except Exception as error:
+            self._record_failure(served, model, key_hash, endpoint, 500, started)
+            raise ModelFailure(decision.variant, error) from error
         self._recent[request_id] = served
         if len(self._recent) > RECENT_REQUESTS:
             self._recent.popitem(last=False)
-        key_hash = hash_routing_key(routing_key)
-        self._record(served, model, rows, scores, key_hash, endpoint, shadow=False)
+        self._record(served, model, rows, scores, key_hash, endpoint, shadow=False, started=started)
         if decision.shadow and CHALLENGER in self.batchers:
             task = asyncio.get_running_loop().create_task(
                 self._score_shadow(served, rows, scores, key_hash, endpoint)
@@ -230,15 +237,54 @@ class PredictionService:
         endpoint: str,
     ) -> None:
         """The challenger scores the same rows after the answer; nothing here reaches the client."""
+        started = time.perf_counter()
         try:
             scores = await self.batchers[CHALLENGER].score(rows)
         except Exception:
             self.metrics.errors.labels("shadow_failure").inc()
+            self._record_failure(
+                served, self.models[CHALLENGER], key_hash, endpoint, 500, started, shadow=True
+            )
             return
         disagreements = sum(a != b for a, b in zip(scores.labels, answered.labels, strict=True))
         if disagreements:
             self.metrics.shadow_disagreements.inc(disagreements)
-        self._record(served, self.models[CHALLENGER], rows, scores, key_hash, endpoint, shadow=True)
+        self._record(
+            served, self.models[CHALLENGER], rows, scores, key_hash, endpoint, shadow=True, started=started
+        )
+
+    def _record_failure(
+        self,
+        served: ServedRequest,
+        model: ServedModel,
+        key_hash: str | None,
+        endpoint: str,
+        status: int,
+        started: float,
+        shadow: bool = False,
+    ) -> None:
+        """One record for a request the model failed: its status and latency, no score."""
+        self.log.append(
+            [
+                {
+                    "request_id": served.request_id,
+                    "row": 0,
+                    "time": datetime.now(UTC).isoformat(),
+                    "environment": served.environment,
+                    "endpoint": endpoint,
+                    "variant": model.variant,
+                    "model_version": model.version,
+                    "shadow": shadow,
+                    "experiment_id": served.experiment_id,
+                    "routing_key_hash": key_hash,
+                    "features": {},
+                    "score": None,
+                    "label": None,
+                    "status": status,
+                    "latency_ms": (time.perf_counter() - started) * 1000,
+                }
+            ]
+        )
 
     def _record(
         self,
@@ -249,8 +295,10 @@ class PredictionService:
         key_hash: str | None,
         endpoint: str,
         shadow: bool,
+        started: float,
     ) -> None:
         variant = model.variant
+        latency_ms = (time.perf_counter() - started) * 1000
         for score, label in zip(scores.scores, scores.labels, strict=True):
             self.metrics.scores.labels(variant).observe(float(score))
             self.metrics.predictions.labels(variant, str(label)).inc()
@@ -271,6 +319,8 @@ class PredictionService:
                 "features": dict(zip(columns, row, strict=True)),
                 "score": float(score),
                 "label": label,
+                "status": 200,
+                "latency_ms": latency_ms,
             }
             for index, (row, score, label) in enumerate(zip(rows, scores.scores, scores.labels, strict=True))
         )
@@ -399,6 +449,7 @@ def create_app(service: PredictionService) -> Starlette:
             )
 
     async def predict(request: Request, outcome: _Outcome) -> Response:
+        started = time.perf_counter()
         require_ready()
         document = await read_json(request, options.max_body_bytes)
         if not isinstance(document, dict) or "instances" not in document:
@@ -407,7 +458,7 @@ def create_app(service: PredictionService) -> Starlette:
             document["instances"], service.models[CHAMPION].schema, options.max_request_rows, "instances"
         )
         request_id, variant, model, scores, flags = await service.score(
-            rows, request.headers.get(ROUTING_KEY_HEADER), "/predict"
+            rows, request.headers.get(ROUTING_KEY_HEADER), "/predict", started
         )
         outcome.variant = variant
         predictions = [
@@ -431,11 +482,12 @@ def create_app(service: PredictionService) -> Starlette:
         return explanations.summary()
 
     async def invocations(request: Request, outcome: _Outcome) -> Response:
+        started = time.perf_counter()
         require_ready()
         document = await read_json(request, options.max_body_bytes)
         rows = rows_from_invocation(document, service.models[CHAMPION].schema, options.max_request_rows)
         request_id, variant, _, scores, _ = await service.score(
-            rows, request.headers.get(ROUTING_KEY_HEADER), "/invocations"
+            rows, request.headers.get(ROUTING_KEY_HEADER), "/invocations", started
         )
         outcome.variant = variant
         return json_response({"predictions": scores.labels}, headers={REQUEST_ID_HEADER: request_id})
