@@ -43,7 +43,7 @@ MATRIX = [
         "author_name": 'Ana O\'Neil "AO"',
     },
 ]
-# `{{ .field }}` and `{{ toJson .field }}` are Go templates Argo CD expands (deploy/argocd/applicationset.yaml).
+# `{{ .field }}` and `{{ toJson .field }}` are Go templates Argo CD expands (deploy/argocd/).
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{(?! (?:toJson )?\.[a-z])|\{%|\{#")
 # Set by each leg of the template's CI to its interpreter's version: the slow tests then bake and run
 # only the entries generated for that Python, so each baked project runs under its own interpreter once.
@@ -162,13 +162,18 @@ def test_chosen_policy_pack_is_installed_verbatim(baked) -> None:
     # One promotion policy for every pack (a pack of the older layout may still carry its own).
     rules = policies / "promotion.rego"
     rules = rules if rules.is_file() else policies / options["policy_pack"] / "promotion.rego"
-    assert sorted(path.name for path in installed.iterdir()) == ["promotion.rego", "thresholds.yaml"]
+    assert sorted(path.name for path in installed.iterdir()) == [
+        "monitoring.rego",
+        "monitoring.yaml",
+        "promotion.rego",
+        "thresholds.yaml",
+    ]
     assert filecmp.cmp(rules, installed / "promotion.rego", shallow=False)
-    # thresholds.yaml changes only when its production limits move to another last environment
-    unchanged = filecmp.cmp(
-        policies / options["policy_pack"] / "thresholds.yaml", installed / "thresholds.yaml", shallow=False
-    )
-    assert unchanged == ("production" in names)
+    assert filecmp.cmp(policies / "monitoring.rego", installed / "monitoring.rego", shallow=False)
+    # Each pack's limits change only when its production section moves to another last environment.
+    for name in ("thresholds.yaml", "monitoring.yaml"):
+        unchanged = filecmp.cmp(policies / options["policy_pack"] / name, installed / name, shallow=False)
+        assert unchanged == ("production" in names), name
 
 
 def test_framework_fixtures_keep_the_shipped_card_text_and_the_demo_data_shape(baked) -> None:

@@ -561,7 +561,9 @@ def overlay(project: Path, environment: str, output: dict) -> dict:
             "path": f"{shipper}/env/-",
             "value": {
                 "name": "MLFLOW_TRACKING_URI",
-                "valueFrom": {"secretKeyRef": {"name": secret, "key": "mlflow-tracking-uri", "optional": False}},
+                "valueFrom": {
+                    "secretKeyRef": {"name": secret, "key": "mlflow-tracking-uri", "optional": False}
+                },
             },
         },
     ]

@@ -26,6 +26,7 @@ SECTIONS = [
     "Explainability",
     "Limitations and ethical considerations",
     "Caveats and recommendations",
+    "What the service records",
     "Reproducibility",
     "Policy decision",
 ]

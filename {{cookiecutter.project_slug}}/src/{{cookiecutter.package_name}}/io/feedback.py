@@ -32,6 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from {{ cookiecutter.package_name }}.config.environment import FEEDBACK_DATABASE_URL_ENV
 
@@ -96,6 +97,16 @@ class FeedbackStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
+        try:
+            self._create_schema()
+        except (OperationalError, ProgrammingError) as error:
+            # Another process (a second worker on one SQLite file) created a table between our check
+            # and our CREATE: the schema is there now, and a second pass finds it.
+            if "already exists" not in str(error) and "duplicate column" not in str(error):
+                raise
+            self._create_schema()
+
+    def _create_schema(self) -> None:
         with self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})

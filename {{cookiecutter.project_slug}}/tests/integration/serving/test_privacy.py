@@ -7,6 +7,7 @@ then erases one subject while the service runs and checks that exactly that subj
 
 from __future__ import annotations
 
+import time
 import contextlib
 import hashlib
 import hmac
@@ -145,7 +146,12 @@ def test_erase_beside_the_running_service_removes_exactly_one_subject(workspace:
                     label = {"request_id": answer.json()["request_id"], "label": round_number % 2}
                     auth = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
                     assert service.post("/feedback", label, auth).status == 200
-            before = read_prediction_log(service.log_directory)
+            # The log is written off the request path: wait until it holds every answered row.
+            answered = len(SUBJECTS) * sum(1 + round_number % 3 for round_number in range(8))
+            deadline = time.monotonic() + 30
+            while len(before := read_prediction_log(service.log_directory)) < answered:
+                assert time.monotonic() < deadline, f"{len(before)} of {answered} rows logged after 30 s"
+                time.sleep(0.05)
             erased_subject = SUBJECTS[0]
             exit_code = main(
                 [
