@@ -7,10 +7,10 @@ then erases one subject while the service runs and checks that exactly that subj
 
 from __future__ import annotations
 
-import time
 import contextlib
 import hashlib
 import hmac
+import time
 
 import orjson
 import pytest
