@@ -137,7 +137,12 @@ def test_a_challenger_arrives_beside_the_champion_and_leaves_as_the_champion(loo
     delivery.deploy(loop.config, loop.repository, ENVIRONMENT)
     assert aliases(loop) == {ENVIRONMENT: loop.first, f"{ENVIRONMENT}-challenger": loop.second}
 
-    # The rollout PR changes release.yaml's split and nothing else.
+    # The rollout PR changes release.yaml's split and nothing else, even after main's settings and flags
+    # moved on (they reach the environment by the next promotion, not by a rollout).
+    flag_path = loop.root / "flags" / f"{ENVIRONMENT}.flagd.json"
+    flag_text = flag_path.read_text()
+    flag_path.write_text(flag_text.replace('"defaultVariant": "off"', '"defaultVariant": "on"'))
+    git(loop.root, "commit", "--quiet", "-am", "explain every prediction")
     with FakeGitHub(branches=None) as github:
         client = GitHubClient.from_environment(
             {
@@ -160,6 +165,9 @@ def test_a_challenger_arrives_beside_the_champion_and_leaves_as_the_champion(loo
         assert not again.changed and len(github.open_pull_requests(base=f"env/{ENVIRONMENT}")) == 1
     delivery.promotion.merge_locally(loop.repository, ENVIRONMENT, purpose="rollout")
     assert delivery.current_release(loop.repository, ENVIRONMENT).challenger_weight == 50
+    assert branch_tree(loop)["flags.flagd.json"] == flag_text, "the branch keeps its promoted flags"
+    flag_path.write_text(flag_text)
+    git(loop.root, "commit", "--quiet", "-am", "explain on demand again")
 
     # Promoting the challenger makes it the champion, with its own card; the challenger alias goes.
     delivery.rollout(loop.config, loop.repository, ENVIRONMENT, promote_challenger=True, merge=True)

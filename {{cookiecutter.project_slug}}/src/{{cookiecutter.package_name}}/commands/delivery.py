@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.commands.evidence import bundle_path, gate,
 from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.config.environment import EnvironmentSettings
 from {{ cookiecutter.package_name }}.config.environment import settings_path as settings_file
+from {{ cookiecutter.package_name }}.config.loading import parse_yaml, validate
 from {{ cookiecutter.package_name }}.contracts.release import (
     RELEASE_FILE,
     FlagsReference,
@@ -27,8 +28,10 @@ from {{ cookiecutter.package_name }}.delivery import deploy as deployment
 from {{ cookiecutter.package_name }}.delivery import promotion
 from {{ cookiecutter.package_name }}.delivery.desired_state import (
     CARD_FILE,
+    CHALLENGER_DIRECTORY,
     CODEOWNERS,
     DEPLOY_WORKFLOW,
+    ENVIRONMENT_FILE,
     EVIDENCE_FILE,
     FLAGS_FILE,
     challenger_files,
@@ -223,6 +226,9 @@ def desired_files(
     )
 
 
+MANIFESTS_DIRECTORY = "manifests/"
+
+
 def environment_manifests(
     config: ProjectConfig, release: Release, settings: EnvironmentSettings, flags: str | None
 ) -> dict[str, str]:
@@ -382,9 +388,6 @@ def rollout(
         )
     challenger = running.challenger_model
     current = promotion.branch_files(repository, environment)
-    champion_pair = (current.get(CARD_FILE, ""), current.get(EVIDENCE_FILE, ""))
-    kept = challenger_files(current)
-    challenger_pair = (kept.get(CARD_FILE, ""), kept.get(EVIDENCE_FILE, ""))
     if weight is not None:
         if running.strategy not in ("canary", "ab"):
             raise ProjectError(
@@ -396,17 +399,15 @@ def rollout(
         if weight > running.challenger_weight:
             _gate_challenger(config, challenger.version, environment)
         after = running.with_rollout(challenger=challenger, weight=weight)
-        files = desired_files(config, after, champion_pair, challenger_pair)
         title = f"Roll out {challenger.name} v{challenger.version} in {environment}: {_split(after)}"
     elif promote_challenger:
         _gate_challenger(config, challenger.version, environment)
         after = running.with_rollout(champion=challenger)
-        files = desired_files(config, after, challenger_pair, None)
         title = f"Promote challenger {challenger.name} v{challenger.version} to champion of {environment}"
     else:
         after = running.with_rollout()
-        files = desired_files(config, after, champion_pair, None)
         title = f"Abort the rollout of {challenger.name} v{challenger.version} in {environment}"
+    files = rolled_out_files(current, after, promote_challenger, config)
     published = promotion.publish_desired_state(repository, environment, files, title, purpose="rollout")
     pull_request, created = None, False
     if github is not None and published.pending:
@@ -416,6 +417,30 @@ def rollout(
     if merge and published.pending:
         promotion.merge_locally(repository, environment, purpose="rollout")
     return RolloutResult(running, after, published.branch, published.changed, pull_request, created)
+
+
+def rolled_out_files(
+    current: dict[str, str], after: Release, promote_challenger: bool, config: ProjectConfig
+) -> dict[str, str]:
+    """The branch's files with the new split: everything else stays as the branch has it (settings,
+    flags, workflow), so the pull request changes the rollout only. The manifests follow release.yaml."""
+    files = {path: text for path, text in current.items() if not path.startswith(CHALLENGER_DIRECTORY)}
+    if promote_challenger:
+        kept = challenger_files(current)
+        files[CARD_FILE], files[EVIDENCE_FILE] = kept.get(CARD_FILE, ""), kept.get(EVIDENCE_FILE, "")
+    elif after.challenger is not None:
+        files.update({path: text for path, text in current.items() if path.startswith(CHALLENGER_DIRECTORY)})
+    files[RELEASE_FILE] = after.to_yaml()
+    if after.image is not None:
+        settings = validate(
+            EnvironmentSettings,
+            parse_yaml(current.get(ENVIRONMENT_FILE, ""), f"env/{after.environment}:{ENVIRONMENT_FILE}"),
+            f"env/{after.environment}:{ENVIRONMENT_FILE}",
+        )
+        flags = None if after.flags is None else current.get(after.flags.file)
+        files = {path: text for path, text in files.items() if not path.startswith(MANIFESTS_DIRECTORY)}
+        files.update(environment_manifests(config, after, settings, flags))
+    return files
 
 
 def _gate_challenger(config: ProjectConfig, version: int, environment: str) -> None:
