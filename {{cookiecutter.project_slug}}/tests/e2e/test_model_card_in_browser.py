@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import html
-import json
-import os
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from support.browser import browser_report
 
 from {{ cookiecutter.package_name }}.config import load_config
 
 pytestmark = pytest.mark.e2e
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 SECTIONS = [
     "Model details",
     "Intended use",
@@ -51,18 +45,7 @@ window.addEventListener("load", function () {
 """
 
 
-def find_browser() -> str:
-    candidates = [os.environ.get("CHROME_BIN", "")] + [shutil.which(name) or "" for name in BROWSERS]
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            return candidate
-    if os.environ.get("REQUIRE_BROWSER"):
-        pytest.fail("no Chromium found (install Debian's chromium or set CHROME_BIN)")
-    pytest.skip("no Chromium found (install Debian's chromium or set CHROME_BIN)")
-
-
 def test_card_renders_every_image_and_section(ran_workspace: Path, tmp_path: Path) -> None:
-    browser = find_browser()
     config = load_config(ran_workspace / "project.yaml")
     card = (
         config.resolve(config.governance.reports_dir)
@@ -70,31 +53,7 @@ def test_card_renders_every_image_and_section(ran_workspace: Path, tmp_path: Pat
         / "1"
         / "model_card.html"
     )
-    page = tmp_path / "card.html"
-    page.write_text(card.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    result = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    match = re.search(r'<pre id="browser-report">(.*?)</pre>', result.stdout, re.DOTALL)
-    assert match, f"the page did not finish loading: {result.stderr[-2000:]}"
-    report = json.loads(html.unescape(match.group(1)))
+    report = browser_report(card.read_text(encoding="utf-8"), PROBE, tmp_path)
     expected_images = 2 + len(config.data.sensitive_features) + (len(config.data.sensitive_features) > 1)
     assert len(report["images"]) == expected_images
     for alt, complete, width, height in report["images"]:

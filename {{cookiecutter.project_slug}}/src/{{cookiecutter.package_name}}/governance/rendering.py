@@ -32,21 +32,24 @@ def markdown_cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-@cache
-def template_environment(autoescape: bool) -> jinja2.Environment:
+def jinja_environment(templates: Path, autoescape: bool, filters: dict) -> jinja2.Environment:
+    """The one way the project's templates are read: strict about undefined names, tidy whitespace."""
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.FileSystemLoader(templates),
         autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters["rate"] = format_rate
-    environment.filters["metric"] = format_metric
-    environment.filters["change"] = format_change
-    environment.filters["cell"] = markdown_cell
+    environment.filters.update(filters)
     return environment
+
+
+@cache
+def template_environment(autoescape: bool) -> jinja2.Environment:
+    filters = {"rate": format_rate, "metric": format_metric, "change": format_change, "cell": markdown_cell}
+    return jinja_environment(TEMPLATES, autoescape, filters)
 
 
 def render(template: str, autoescape: bool = False, **context: object) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.governance.fairness import INTERSECTION
-from {{ cookiecutter.package_name }}.governance.rendering import format_rate, markdown_cell
+from {{ cookiecutter.package_name }}.governance.rendering import format_rate, jinja_environment, markdown_cell
 from {{ cookiecutter.package_name }}.monitoring import charts
 from {{ cookiecutter.package_name }}.monitoring.drift import categorical_drift, numeric_drift, score_drift
 from {{ cookiecutter.package_name }}.monitoring.live import latency_quantiles, live_fairness, live_performance
@@ -207,18 +207,8 @@ def format_share(value: float | None) -> str:
 
 @cache
 def _environment(autoescape: bool) -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    environment.filters["rate"] = format_rate
-    environment.filters["share"] = format_share
-    environment.filters["cell"] = markdown_cell
-    return environment
+    filters = {"rate": format_rate, "share": format_share, "cell": markdown_cell}
+    return jinja_environment(TEMPLATES, autoescape, filters)
 
 
 def render_markdown(document: dict) -> str:

@@ -3,22 +3,16 @@ feature plus the score's."""
 
 from __future__ import annotations
 
-import html
-import json
-import os
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from monitoring_support import Workspace, adult_test_rows, log_rows, write_environment
+from support.browser import browser_report, find_browser
 
 from {{ cookiecutter.package_name }}.commands.monitoring import monitor
 
 pytestmark = pytest.mark.integration
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 SECTIONS = ["Decision", "Drift", "Live performance", "Live fairness", "Traffic"]
 PROBE = """
 <script>
@@ -42,18 +36,8 @@ window.addEventListener("load", function () {
 """
 
 
-def find_browser() -> str:
-    candidates = [os.environ.get("CHROME_BIN", "")] + [shutil.which(name) or "" for name in BROWSERS]
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            return candidate
-    if os.environ.get("REQUIRE_BROWSER"):
-        pytest.fail("no Chromium found (install Debian's chromium or set CHROME_BIN)")
-    pytest.skip("no Chromium found (install Debian's chromium or set CHROME_BIN)")
-
-
 def test_the_report_renders_every_chart_and_section(workspace: Workspace, tmp_path: Path) -> None:
-    browser = find_browser()
+    find_browser()  # before the monitor run: no browser, nothing to do
     environment = workspace.config.environments[0]
     write_environment(workspace.config, environment, "logs/browser")
     features, _ = adult_test_rows(workspace.config)
@@ -66,32 +50,7 @@ def test_the_report_renders_every_chart_and_section(workspace: Workspace, tmp_pa
         prefix="h",
     )
     result = monitor(workspace.config, environment, out=tmp_path / "report")
-    page = tmp_path / "page.html"
-    text = (result.directory / "report.html").read_text(encoding="utf-8")
-    page.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    completed = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    match = re.search(r'<pre id="browser-report">(.*?)</pre>', completed.stdout, re.DOTALL)
-    assert match, f"the page did not finish loading: {completed.stderr[-2000:]}"
-    seen = json.loads(html.unescape(match.group(1)))
+    seen = browser_report((result.directory / "report.html").read_text(encoding="utf-8"), PROBE, tmp_path)
     assert seen["sections"] == SECTIONS
     assert seen["external"] == 0
     names = [label for label, *_ in seen["charts"]]
