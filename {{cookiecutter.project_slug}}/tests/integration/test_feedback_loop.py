@@ -370,13 +370,20 @@ def test_every_bad_export_is_refused_and_writes_nothing(
 
 
 def test_an_environment_without_a_log_is_named_and_no_store_is_created(loop, tmp_path: Path, capsys) -> None:
-    config = loop["config"]
-    if len(config.environments) < 2:
-        pytest.skip("needs a second environment")
-    other = config.environments[0]
+    # The first environment, pointed for this test at a log and a store that do not exist (a project
+    # with one environment has no other to use; its settings are restored afterwards).
+    other = loop["config"].environments[0]
+    settings = loop["root"] / "environments" / f"{other}.yaml"
+    original = settings.read_text() if settings.exists() else None
     serving = {"prediction_log": {"directory": "logs/nothing"}, "feedback_database_url": "sqlite:///other.db"}
-    (loop["root"] / "environments" / f"{other}.yaml").write_text(yaml.safe_dump({"serving": serving}))
-    assert run(loop, "export", "--env", other, "--n", "5", "--out", str(tmp_path / "t.json")) == 2
+    settings.write_text(yaml.safe_dump({"serving": serving}))
+    try:
+        assert run(loop, "export", "--env", other, "--n", "5", "--out", str(tmp_path / "t.json")) == 2
+    finally:
+        if original is None:
+            settings.unlink()
+        else:
+            settings.write_text(original)
     assert f"no prediction log for {other}" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
     assert not (loop["root"] / "other.db").exists()
