@@ -359,38 +359,45 @@ def command_flags(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     return 0
 
 
+def environment_release(config: ProjectConfig, environment: str, path: Path | None, missing: str):
+    """The release an environment runs: `path` when given, otherwise release.yaml of env/<name> on the
+    hosted remote (or, when there is none, on the local loop's remote)."""
+    from {{ cookiecutter.package_name }}.contracts.release import RELEASE_FILE, ReleaseError, parse_release
+
+    if path is not None:
+        if not path.is_file():
+            raise ReleaseError(f"--release {path}: no release file")
+        release = parse_release(path.read_text(encoding="utf-8"), str(path))
+    else:
+        from {{ cookiecutter.package_name }}.io.git import LOCAL_REMOTE_NAME, Repository
+
+        repository = Repository(config.root)
+        remotes = repository.git("remote").split()
+        if repository.remote not in remotes and LOCAL_REMOTE_NAME in remotes:
+            # No hosted remote, but the local loop (`run`) has one: what it promoted.
+            repository = Repository(config.root, remote=LOCAL_REMOTE_NAME)
+        repository.fetch()
+        text = repository.read_file(f"env/{environment}", RELEASE_FILE)
+        if text is None:
+            raise ReleaseError(f"env/{environment} holds no {RELEASE_FILE}: {missing}")
+        release = parse_release(text, f"env/{environment}:{RELEASE_FILE}")
+    if release.environment != environment:
+        raise ReleaseError(f"release.yaml is for {release.environment!r}, not {environment!r}")
+    return release
+
+
 def command_serve(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     import os
 
     # HistGradientBoosting scores with OpenMP: one thread per scoring call, set before sklearn loads.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from {{ cookiecutter.package_name }}.contracts.release import RELEASE_FILE, ReleaseError, parse_release
     from {{ cookiecutter.package_name }}.io.registry import session
     from {{ cookiecutter.package_name }}.serving import server
     from {{ cookiecutter.package_name }}.serving.app import PredictionService
     from {{ cookiecutter.package_name }}.serving.loading import load_release
 
     settings = config.environment_settings(arguments.env)
-    if arguments.release is not None:
-        if not arguments.release.is_file():
-            raise ReleaseError(f"--release {arguments.release}: no release file")
-        release = parse_release(arguments.release.read_text(encoding="utf-8"), str(arguments.release))
-    else:
-        from {{ cookiecutter.package_name }}.io.git import LOCAL_REMOTE_NAME, Repository
-
-        repository = Repository(config.root)
-        if repository.remote not in repository.git("remote").split() and LOCAL_REMOTE_NAME in (
-            repository.git("remote").split()
-        ):
-            # No hosted remote, but the local loop (`run`) has one: serve what it promoted.
-            repository = Repository(config.root, remote=LOCAL_REMOTE_NAME)
-        repository.fetch()
-        text = repository.read_file(f"env/{arguments.env}", RELEASE_FILE)
-        if text is None:
-            raise ReleaseError(f"env/{arguments.env} holds no {RELEASE_FILE}: nothing to serve")
-        release = parse_release(text, f"env/{arguments.env}:{RELEASE_FILE}")
-    if release.environment != arguments.env:
-        raise ReleaseError(f"release.yaml is for {release.environment!r}, not {arguments.env!r}")
+    release = environment_release(config, arguments.env, arguments.release, "nothing to serve")
     import dataclasses
 
     from {{ cookiecutter.package_name }}.serving.flags import read_flag_file
@@ -559,9 +566,26 @@ def command_feedback(config: ProjectConfig, arguments: argparse.Namespace) -> in
 
 
 def command_monitor(config: ProjectConfig, arguments: argparse.Namespace) -> int:
-    from {{ cookiecutter.package_name }}.commands.monitoring import monitor
+    from {{ cookiecutter.package_name }}.commands.monitoring import monitor, parse_window
 
-    result = monitor(config, arguments.env, arguments.since, arguments.until, arguments.out)
+    # A bad window or environment is named before anything else is read.
+    parse_window(arguments.since, arguments.until)
+    config.environment_settings(arguments.env)
+    if arguments.release is not None:
+        release = environment_release(config, arguments.env, arguments.release, "nothing runs there")
+    else:
+        try:
+            release = environment_release(config, arguments.env, None, "nothing runs there")
+        except ProjectError as error:
+            # Measuring needs no release; judging a canary needs its split, which then comes from the
+            # environment file (the split it was promoted with, not where rollouts have moved it since).
+            release = None
+            print(
+                f"note: no release of {arguments.env} to read the running split from ({error}); "
+                f"the split of environments/{arguments.env}.yaml is used (give --release to name one)",
+                file=sys.stderr,
+            )
+    result = monitor(config, arguments.env, arguments.since, arguments.until, arguments.out, release=release)
     decision = result.decision
     weight = f" (next weight {decision.next_weight}%)" if decision.action == "advance" else ""
     print(f"{arguments.env}: {decision.action}{weight}; report in {result.directory}")
@@ -777,6 +801,11 @@ def build_parser() -> argparse.ArgumentParser:
                 "--since", help="ISO 8601 start of the window (default: a day before --until)"
             )
             command.add_argument("--until", help="ISO 8601 end of the window (default: now)")
+            command.add_argument(
+                "--release",
+                type=Path,
+                help="release.yaml the environment runs, for its split (default: read from env/<name>)",
+            )
             command.add_argument(
                 "--out", type=Path, help="directory for the report (default: <reports_dir>/monitoring/<env>)"
             )

@@ -3,12 +3,14 @@
 The `run:` steps are read from the workflow files and executed as written (bash -eo pipefail, the
 step's `env:` evaluated from the GitHub contexts, `$GITHUB_OUTPUT`, `$GITHUB_PATH` and
 `$GITHUB_STEP_SUMMARY` honoured); `uses:` steps are replaced by their local equivalents (checkout = a
-clone of the bare remote, setup-uv = nothing, upload-artifact = a copy, create-github-app-token =
-skipped, the workflow token is used). The `uv sync` line of an install step is replaced by what it
-would leave in `.venv/bin`: one executable per console script declared in the checked-out
-pyproject.toml, running this interpreter (the test environment is already installed), either as a real
-process or through a warm `CliServer` fork. The rest of that step runs as written. A workflow that calls
-a command the CLI does not have, or forgets to put `.venv/bin` on the PATH, therefore fails here.
+clone of the bare remote, setup-uv = nothing, upload-artifact and download-artifact = copies into and
+out of a directory per artifact name, laid out as Actions lays them out, create-github-app-token =
+skipped, the workflow token is used). A matrix job runs one combination at a time (`matrix=`). The
+`uv sync` line of an install step is replaced by what it would leave in `.venv/bin`: one executable per
+console script declared in the checked-out pyproject.toml, running this interpreter (the test
+environment is already installed), either as a real process or through a warm `CliServer` fork. The
+rest of that step runs as written. A workflow that calls a command the CLI does not have, or forgets to
+put `.venv/bin` on the PATH, therefore fails here.
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ class WorkflowRunner:
         event: dict | None = None,
         needs: dict[str, dict[str, str]] | None = None,
         secrets: dict[str, str] | None = None,
+        matrix: dict[str, str] | None = None,
     ) -> JobResult:
         workflow = self.workflow(workflow_name)
         job = workflow["jobs"][job_name]
@@ -205,7 +208,7 @@ class WorkflowRunner:
             "needs": {
                 name: {"outputs": values, "result": "success"} for name, values in (needs or {}).items()
             },
-            "matrix": {},
+            "matrix": dict(matrix or {}),
             "runner": {"os": "Linux", "temp": str(workspace / "_temp")},
             "_status": "success",
         }
@@ -342,18 +345,44 @@ class WorkflowRunner:
                 self._clone(ref, target)
             return StepResult(name, "checkout")
         if action == "actions/upload-artifact" and self.artifacts is not None:
-            for pattern in str(options.get("path", "")).split():
-                for source in workspace.glob(pattern):
-                    destination = self.artifacts / str(options.get("name", "artifact")) / source.name
-                    if source.is_dir():
-                        shutil.copytree(source, destination, dirs_exist_ok=True)
-                    elif source.is_file():
-                        destination.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy(source, destination)
+            return self._upload(name, workspace, options)
+        if action == "actions/download-artifact" and self.artifacts is not None:
+            stored = self.artifacts / str(options["name"])
+            if not stored.is_dir():
+                return StepResult(
+                    name, "artifact", 1, stderr=f"Unable to find an artifact named {stored.name}"
+                )
+            shutil.copytree(stored, workspace / str(options.get("path") or "."), dirs_exist_ok=True)
             return StepResult(name, "artifact")
         if action == "actions/create-github-app-token":
             return StepResult(name, "skipped", outputs={"token": ""})
         return StepResult(name, "local")
+
+    def _upload(self, name: str, workspace: Path, options: dict) -> StepResult:
+        """The matched files under the artifact's name, relative to the least common ancestor of the
+        paths, as upload-artifact stores them: `path: reports/` keeps the directory's contents at the
+        root of the artifact."""
+        matched = [
+            source
+            for pattern in str(options.get("path", "")).split()
+            for source in sorted(workspace.glob(pattern.rstrip("/")))
+        ]
+        files = [item for source in matched for item in ([source] if source.is_file() else source.rglob("*"))]
+        files = [item for item in files if item.is_file()]
+        if not files:
+            if options.get("if-no-files-found") == "error":
+                return StepResult(
+                    name, "artifact", 1, stderr=f"No files were found with {options.get('path')}"
+                )
+            return StepResult(name, "artifact")
+        roots = [source if source.is_dir() else source.parent for source in matched]
+        root = Path(os.path.commonpath(roots))
+        destination = self.artifacts / str(options.get("name", "artifact"))
+        for item in files:
+            target = destination / item.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(item, target)
+        return StepResult(name, "artifact")
 
     def _clone(self, ref: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

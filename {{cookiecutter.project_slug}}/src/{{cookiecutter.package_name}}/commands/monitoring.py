@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
+from {{ cookiecutter.package_name }}.contracts.release import Release
 from {{ cookiecutter.package_name }}.errors import ProjectError
 from {{ cookiecutter.package_name }}.governance import evidence
 from {{ cookiecutter.package_name }}.governance.profile import PROFILE_FILE
@@ -149,10 +150,24 @@ def monitor(
     until: str | None = None,
     out: Path | None = None,
     now: datetime | None = None,
+    release: Release | None = None,
 ) -> MonitorResult:
-    """Measure one window of `environment` and write report.json, report.html, summary.md, metrics.prom."""
+    """Measure one window of `environment` and write report.json, report.html, summary.md, metrics.prom.
+
+    The canary is judged at the split `release` (the environment's release.yaml) runs: rollouts move
+    it there, not in environments/<env>.yaml. Without a release, the environment file's split is used.
+    Its steps and analysis limits always come from the environment file.
+    """
     start, end = parse_window(since, until, now)
     settings = config.environment_settings(environment)
+    if release is not None and release.environment != environment:
+        raise MonitoringError(f"release.yaml is for {release.environment!r}, not {environment!r}")
+    rollout = settings.rollout
+    strategy, weight = (
+        (release.strategy, release.challenger_weight)
+        if release is not None
+        else (rollout.strategy, rollout.challenger_weight)
+    )
     policy = load_monitoring_policy(config.resolve(config.governance.policies_dir), config.policy_pack)
     log_directory = config.resolve(settings.serving.prediction_log.directory)
     if not log_directory.is_dir() or not any(log_directory.glob("predictions-*.jsonl")):
@@ -173,7 +188,7 @@ def monitor(
         read_labels(config, settings.serving.feedback_database_url),
         sensitive,
         unmeasured=frozenset(config.data.personal_columns),
-        pair_shadow=settings.rollout.strategy == "shadow",
+        pair_shadow=strategy == "shadow",
     )
     for record in read_window(log_directory, start, end, environment):
         statistics.add(record)
@@ -186,7 +201,6 @@ def monitor(
     champion_versions = (
         Counter(statistics.traffic["champion"].versions) if "champion" in statistics.traffic else Counter()
     )
-    rollout = settings.rollout
     document = rendering.build_report(
         statistics,
         environment,
@@ -197,8 +211,11 @@ def monitor(
             "versions_in_window": {str(key): value for key, value in champion_versions.items()},
         },
         rollout={
-            "strategy": rollout.strategy,
-            "challenger_weight": rollout.challenger_weight,
+            "strategy": strategy,
+            "challenger_weight": weight,
+            "source": f"env/{environment}:release.yaml"
+            if release is not None
+            else f"environments/{environment}.yaml",
             "steps": list(rollout.steps),
             "analysis": rollout.analysis.model_dump(),
         },

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 import orjson
 import yaml
+from support.http_client import Answer, post_many
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.contracts.release import ModelReference, Release
@@ -103,16 +103,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
-
-
 class Service:
     """A `serve` process on 127.0.0.1 and a small HTTP client for it (one connection per call)."""
 
@@ -161,36 +151,7 @@ class Service:
 
         A request that fails at the connection level (the server went away) answers None.
         """
-        answers: list[Answer | None] = [None] * len(requests)
-
-        def client(offset: int) -> None:
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            try:
-                for index in range(offset, len(requests), concurrency):
-                    path, document, headers = requests[index]
-                    try:
-                        connection.request(
-                            "POST",
-                            path,
-                            body=orjson.dumps(document),
-                            headers={"Content-Type": "application/json", **headers},
-                        )
-                        response = connection.getresponse()
-                        answers[index] = Answer(
-                            response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-                        )
-                    except (OSError, http.client.HTTPException):
-                        connection.close()
-                        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=client, args=(offset,)) for offset in range(concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return answers
+        return post_many(self.port, requests, concurrency)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:

@@ -6,14 +6,13 @@ pipeline whose behaviour the test controls.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
-from serving_support import Service, free_port
+from serving_support import Service
+from support.in_thread_service import serve_app_in_thread
 
 from {{ cookiecutter.package_name }}.serving.app import PredictionService, ServiceOptions, create_app
 from {{ cookiecutter.package_name }}.serving.model import CHALLENGER, CHAMPION, ServedModel
@@ -58,26 +57,10 @@ def serve_in_thread(directory: Path, policy: RoutingPolicy, models: dict[str, Se
         flags={},
     )
     service = PredictionService(options, lambda: models)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="error")
+    port, stop = serve_app_in_thread(
+        create_app(service), lambda port: Service(None, port, directory).get("/health/ready").status == 200
     )
-    thread = threading.Thread(target=server.run)
-    thread.start()
     client = Service(None, port, directory)  # type: ignore[arg-type]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if client.get("/health/ready").status == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(0.05)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(20)
-
     return client, stop
 
 
