@@ -91,6 +91,14 @@ def store_url(configured: str, root: Path, environ: Mapping[str, str]) -> str:
     return resolve_database_url(environ.get(FEEDBACK_DATABASE_URL_ENV) or configured, root)
 
 
+def create_sqlite_directory(url: str) -> None:
+    """The directory of a SQLite store's file, made when missing (the service creates its store, as
+    it creates its log directory); other URLs are left alone."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 class FeedbackStore:
     """One engine for the process; tables are created on first use."""
 

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, ServedRequest
+from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, ServedRequest, create_sqlite_directory
 from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog, RecordPrivacy
 from {{ cookiecutter.package_name }}.serving.auth import AccessRules, BearerAuth, RequestDeadline
 from {{ cookiecutter.package_name }}.serving.batching import MicroBatcher, QueueFull, scoring_executor
@@ -107,6 +107,7 @@ class PredictionService:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self.flags.start)
+        await asyncio.to_thread(create_sqlite_directory, self.options.feedback_url)
         self.store = FeedbackStore(self.options.feedback_url)
         self.log = PredictionLog(
             self.options.prediction_log_dir,

@@ -1,5 +1,7 @@
-"""Helpers of the monitoring tests: Adult test-split rows, log records written with the real
-PredictionLog, labels stored in the real feedback store, and environment files."""
+"""Helpers of the monitoring tests: Adult test-split rows sent through the real service (its own
+application under a real uvicorn on 127.0.0.1, the champion loaded from the registry as `serve` loads
+it) with their labels posted to its /feedback, environment files, and, for the canary analysis whose
+latencies and failures a test must choose, log records written with the real PredictionLog."""
 
 from __future__ import annotations
 
@@ -9,13 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
+import pytest
 import yaml
 from fixtures import FIXTURES
+from support.http_client import post_many
+from support.in_thread_service import serve_app_in_thread
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
-from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, ServedRequest, resolve_database_url
+from {{ cookiecutter.package_name }}.contracts.release import Release
 from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog
+from {{ cookiecutter.package_name }}.io.registry import Registry
+from {{ cookiecutter.package_name }}.serving.app import PredictionService, create_app
+from {{ cookiecutter.package_name }}.serving.loading import load_release
+from {{ cookiecutter.package_name }}.serving.server import service_options
 
 TEST_SAMPLE = FIXTURES / "data" / "adult_test_sample.csv"
 
@@ -54,6 +64,81 @@ def write_environment(
     path = config.root / "environments" / f"{environment}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+
+
+FEEDBACK_TOKEN = "monitoring-tests-feedback-token"
+ROWS_PER_REQUEST = 100
+LABELS_PER_REQUEST = 500
+
+
+def champion_release(workspace: Workspace, environment: str) -> Release:
+    """A direct release of the workspace's champion in `environment`."""
+    with Registry(workspace.config) as registry:
+        digest = registry.artifact_digest(workspace.champion)
+    return Release.create(
+        environment=environment,
+        model=workspace.config.mlflow.registered_model,
+        version=workspace.champion,
+        artifact_digest=digest,
+        source_sha="0" * 40,
+        data_digest="fixture",
+        promoted_from="main",
+        policy_pack=workspace.config.policy_pack,
+    )
+
+
+def serve_rows(
+    workspace: Workspace, environment: str, features: pd.DataFrame, labels: np.ndarray | None = None
+) -> list[tuple[str, int]]:
+    """Send `features` to the environment's service, ROWS_PER_REQUEST rows a request, and post the
+    first len(`labels`) rows' labels to its /feedback; the service logs where environments/<env>.yaml
+    says. Returns each row's (request id, row) in the order of `features`."""
+    config = workspace.config
+    settings = config.environment_settings(environment)
+    release = champion_release(workspace, environment)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_FEEDBACK_TOKEN", FEEDBACK_TOKEN)
+        options = service_options(config, settings, release)
+    with Registry(config) as registry:
+        models = load_release(registry, release)
+    service = PredictionService(options, lambda: models)
+    port, stop = serve_app_in_thread(create_app(service), lambda port: service.ready)
+    try:
+        rows = orjson.loads(features.to_json(orient="records"))
+        answers = post_many(
+            port,
+            [
+                ("/predict", {"instances": rows[start : start + ROWS_PER_REQUEST]}, {})
+                for start in range(0, len(rows), ROWS_PER_REQUEST)
+            ],
+            concurrency=4,
+        )
+        assert [answer.status if answer else None for answer in answers] == [200] * len(answers), [
+            answer.body for answer in answers if answer is None or answer.status != 200
+        ][:1]
+        served = [
+            (answer.json()["request_id"], row)
+            for answer in answers
+            for row in range(len(answer.json()["predictions"]))
+        ]
+        if labels is not None:
+            feedback = [
+                {"request_id": request_id, "row": row, "label": int(label)}
+                for (request_id, row), label in zip(served, labels, strict=False)
+            ]
+            auth = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
+            stored = post_many(
+                port,
+                [
+                    ("/feedback", feedback[start : start + LABELS_PER_REQUEST], auth)
+                    for start in range(0, len(feedback), LABELS_PER_REQUEST)
+                ],
+                concurrency=1,
+            )
+            assert [answer.status if answer else None for answer in stored] == [200] * len(stored)
+    finally:
+        stop()  # the log is flushed and closed
+    return served
 
 
 def log_rows(
@@ -130,15 +215,3 @@ def log_failures(config: ProjectConfig, environment: str, version: int, count: i
         for index in range(count)
     )
     log.close()
-
-
-def store_labels(
-    config: ProjectConfig, environment: str, ids: list[str], labels: np.ndarray, variant: str, version: int
-) -> None:
-    settings = config.environment_settings(environment)
-    store = FeedbackStore(resolve_database_url(settings.serving.feedback_database_url, config.root))
-    store.record_requests(
-        [ServedRequest(request_id, environment, variant, version, None, 1) for request_id in ids]
-    )
-    store.add_feedback([(request_id, 0, int(label)) for request_id, label in zip(ids, labels, strict=True)])
-    store.close()

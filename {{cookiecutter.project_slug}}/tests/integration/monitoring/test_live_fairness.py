@@ -13,7 +13,7 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from monitoring_support import Workspace, adult_test_rows, log_rows, store_labels, write_environment
+from monitoring_support import Workspace, adult_test_rows, serve_rows, write_environment
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 
 from {{ cookiecutter.package_name }}.commands.monitoring import monitor
@@ -29,13 +29,8 @@ def labelled(workspace: Workspace) -> dict:
     write_environment(workspace.config, environment, "logs/feedback")
     features, labels = adult_test_rows(workspace.config)
     rows = features.iloc[:1500].reset_index(drop=True)
-    ids = log_rows(
-        workspace.config, environment, workspace.champion_model, workspace.champion, rows, prefix="f"
-    )
-    # labels come back for the first LABELLED requests only
-    store_labels(
-        workspace.config, environment, ids[:LABELLED], labels[:LABELLED], "champion", workspace.champion
-    )
+    # the service answers every row; labels come back through /feedback for the first LABELLED only
+    serve_rows(workspace, environment, rows, labels[:LABELLED])
     document = monitor(workspace.config, environment, out=workspace.root / "reports" / "feedback").document
     joined = rows.iloc[:LABELLED]
     predictions = workspace.champion_model.predict(joined)

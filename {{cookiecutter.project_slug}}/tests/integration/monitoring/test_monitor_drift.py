@@ -1,14 +1,14 @@
-"""Drift through `monitor`: rows of the Adult test split logged with the real PredictionLog, judged
-against the champion's reference profile from its evidence bundle."""
+"""Drift through `monitor`: rows of the Adult test split answered by the real service, whose log is
+judged against the champion's reference profile from its evidence bundle. Each stream is served and
+logged in a directory of its own and monitored alone."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from monitoring_support import Workspace, adult_test_rows, log_rows, write_environment
+from monitoring_support import Workspace, adult_test_rows, serve_rows, write_environment
 from scipy.stats import ks_2samp
 
 from {{ cookiecutter.package_name }}.commands.evidence import bundle_path
@@ -24,36 +24,26 @@ MAX_FALSE_FLAGS = 2
 
 @pytest.fixture(scope="module")
 def environment(workspace: Workspace) -> str:
-    name = workspace.config.environments[0]
-    write_environment(workspace.config, name, "logs/drift")
-    return name
+    return workspace.config.environments[0]
 
 
-def window(hours_ago: int) -> tuple[str, str]:
-    end = datetime.now(UTC) - timedelta(hours=hours_ago)
-    return (end - timedelta(hours=1)).isoformat(), end.isoformat()
+def served_and_monitored(workspace: Workspace, environment: str, rows, name: str, out) -> dict:
+    """`rows` sent to the service of an environment whose log is `logs/<name>`, then that log monitored."""
+    write_environment(workspace.config, environment, f"logs/{name}")
+    serve_rows(workspace, environment, rows)
+    result = monitor(workspace.config, environment, out=out)
+    return {"document": result.document, "rows": rows, "directory": result.directory}
 
 
 @pytest.fixture(scope="module")
 def unshifted_reports(workspace: Workspace, environment: str, tmp_path_factory) -> list[dict]:
-    """STREAMS seeded samples of the test split, each logged in its own hour and monitored alone."""
+    """STREAMS seeded samples of the test split, each served and monitored alone."""
     features, _ = adult_test_rows(workspace.config)
     reports = []
     for seed in range(STREAMS):
         rows = features.sample(STREAM_ROWS, random_state=seed, replace=False).reset_index(drop=True)
-        since, until = window(hours_ago=2 * seed + 2)
-        moment = datetime.fromisoformat(until) - timedelta(minutes=30)
-        log_rows(
-            workspace.config,
-            environment,
-            workspace.champion_model,
-            workspace.champion,
-            rows,
-            prefix=f"u{seed}",
-            time=moment,
-        )
         out = tmp_path_factory.mktemp(f"unshifted-{seed}")
-        reports.append(monitor(workspace.config, environment, since, until, out).document)
+        reports.append(served_and_monitored(workspace, environment, rows, f"drift-{seed}", out)["document"])
     return reports
 
 
@@ -76,11 +66,10 @@ def shifted(workspace: Workspace, environment: str, tmp_path_factory) -> dict:
     features, _ = adult_test_rows(workspace.config)
     rows = features.sample(STREAM_ROWS, random_state=100, replace=False).reset_index(drop=True)
     rows["age"] = rows["age"] + 15
-    rows["hours-per-week"] = rows["hours-per-week"] * 1.5
-    since, until = window(hours_ago=0)
-    log_rows(workspace.config, environment, workspace.champion_model, workspace.champion, rows, prefix="s")
-    result = monitor(workspace.config, environment, since, until, tmp_path_factory.mktemp("shifted"))
-    return {"document": result.document, "rows": rows, "directory": result.directory}
+    # whole hours, as a client sends an integer column
+    rows["hours-per-week"] = (rows["hours-per-week"] * 1.5).round().astype(int)
+    out = tmp_path_factory.mktemp("shifted")
+    return served_and_monitored(workspace, environment, rows, "drift-shifted", out)
 
 
 def test_age_and_hours_shift_flags_exactly_those_two_and_the_score(shifted: dict) -> None:

@@ -61,19 +61,12 @@ def test_an_environment_without_a_log_is_refused(run, workspace: Workspace) -> N
 
 
 def test_a_window_without_records_is_refused(run, workspace: Workspace) -> None:
-    from monitoring_support import adult_test_rows, log_rows
+    from monitoring_support import adult_test_rows, serve_rows
 
     environment = workspace.config.environments[0]
     write_environment(workspace.config, environment, "logs/old-window")
     features, _ = adult_test_rows(workspace.config)
-    log_rows(
-        workspace.config,
-        environment,
-        workspace.champion_model,
-        workspace.champion,
-        features.head(10),
-        prefix="o",
-    )
+    serve_rows(workspace, environment, features.head(10))
     code, error = run("--env", environment, "--since", "2020-01-01", "--until", "2020-01-02")
     assert code == 2
     assert "no prediction of" in error

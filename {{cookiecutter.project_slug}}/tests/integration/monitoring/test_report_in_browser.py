@@ -1,12 +1,12 @@
 """report.html as a person sees it: opened in headless Chromium, self-contained, one chart per
-feature plus the score's."""
+feature plus the score's and the served latencies'."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from monitoring_support import Workspace, adult_test_rows, log_rows, write_environment
+from monitoring_support import Workspace, adult_test_rows, serve_rows, write_environment
 from support.browser import browser_report, find_browser
 
 from {{ cookiecutter.package_name }}.commands.monitoring import monitor
@@ -41,19 +41,13 @@ def test_the_report_renders_every_chart_and_section(workspace: Workspace, tmp_pa
     environment = workspace.config.environments[0]
     write_environment(workspace.config, environment, "logs/browser")
     features, _ = adult_test_rows(workspace.config)
-    log_rows(
-        workspace.config,
-        environment,
-        workspace.champion_model,
-        workspace.champion,
-        features.head(600),
-        prefix="h",
-    )
+    serve_rows(workspace, environment, features.head(600))
     result = monitor(workspace.config, environment, out=tmp_path / "report")
     seen = browser_report((result.directory / "report.html").read_text(encoding="utf-8"), PROBE, tmp_path)
     assert seen["sections"] == SECTIONS
     assert seen["external"] == 0
     names = [label for label, *_ in seen["charts"]]
-    assert names == ["score", *result.document["features"]]
+    # the service logged each request's latency: the traffic section charts its quantiles
+    assert names == ["score", *result.document["features"], "latency quantiles"]
     for label, width, height, bars in seen["charts"]:
         assert width > 100 and height > 100 and bars >= 2, f"chart {label!r} did not render"
