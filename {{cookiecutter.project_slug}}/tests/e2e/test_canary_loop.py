@@ -34,7 +34,7 @@ from sklearn.metrics import accuracy_score
 from support.cli_server import CliServer
 from support.github_api import FakeGitHub
 from support.http_client import Answer, post_many
-from support.in_thread_service import serve_app_in_thread
+from support.in_thread_service import running_service
 from support.workflow_runner import JobResult, WorkflowRunner
 
 from {{ cookiecutter.package_name }}.commands import delivery
@@ -44,11 +44,7 @@ from {{ cookiecutter.package_name }}.config import ProjectConfig, load_config
 from {{ cookiecutter.package_name }}.contracts.release import Release
 from {{ cookiecutter.package_name }}.io import log_shipping
 from {{ cookiecutter.package_name }}.io.git import LOCAL_REMOTE, Repository, local_remote
-from {{ cookiecutter.package_name }}.io.registry import Registry
-from {{ cookiecutter.package_name }}.serving.app import PredictionService, create_app
-from {{ cookiecutter.package_name }}.serving.loading import load_release
 from {{ cookiecutter.package_name }}.serving.model import CHALLENGER, CHAMPION
-from {{ cookiecutter.package_name }}.serving.server import service_options
 
 pytestmark = pytest.mark.e2e
 
@@ -186,42 +182,38 @@ def serve_and_send(
     """Serve `release` as `serve` does, one request per row (each with a routing key of its own); then
     post every request's label to /feedback, as a labelling system would, when `labels` are given;
     stop the service, which flushes its log, and ship the log as the log-shipper sidecar does."""
-    settings = canary.config.environment_settings(canary.environment)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", canary.tracking_uri)
-        patch.setenv("MLOPS_FEEDBACK_TOKEN", FEEDBACK_TOKEN)
-        options = service_options(canary.config, settings, release)
-        with Registry(canary.config) as registry:
-            models = load_release(registry, release)
-        if fail_every is not None:
-            served = models[CHALLENGER]
-            models[CHALLENGER] = dataclasses.replace(
+
+    def failing(models: dict) -> dict:
+        served = models[CHALLENGER]
+        return {
+            **models,
+            CHALLENGER: dataclasses.replace(
                 served,
                 pipeline=FailingSometimes(served.pipeline, fail_every),
                 compiled=None if served.compiled is None else FailingSometimes(served.compiled, fail_every),
-            )
-        service = PredictionService(options, lambda: models)
-        port, stop = serve_app_in_thread(create_app(service), lambda port: service.ready)
-        try:
-            answers = post_many(
-                port,
-                [
-                    ("/predict", {"instances": [row]}, {"X-Routing-Key": f"subject-{index}"})
-                    for index, row in enumerate(rows)
-                ],
-            )
-            assert all(answer is not None for answer in answers)
-            if labels is not None:
-                feedback = [
-                    {"request_id": answer.json()["request_id"], "label": label}
-                    for answer, label in zip(answers, labels, strict=True)
-                ]
-                auth = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
-                [stored] = post_many(port, [("/feedback", feedback, auth)], concurrency=1)
-                assert stored is not None and stored.status == 200, stored and stored.body
-        finally:
-            stop()
-        log_shipping.ship(canary.config, canary.environment, options.prediction_log_dir, replica="pod-a")
+            ),
+        }
+
+    environ = {"MLFLOW_TRACKING_URI": canary.tracking_uri, "MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN}
+    adjust = None if fail_every is None else failing
+    with running_service(canary.config, release, environ, adjust) as port:
+        requests = [
+            ("/predict", {"instances": [row]}, {"X-Routing-Key": f"subject-{index}"})
+            for index, row in enumerate(rows)
+        ]
+        answers = post_many(port, requests)
+        assert all(answer is not None for answer in answers)
+        if labels is not None:
+            feedback = [
+                {"request_id": answer.json()["request_id"], "label": label}
+                for answer, label in zip(answers, labels, strict=True)
+            ]
+            auth = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
+            [stored] = post_many(port, [("/feedback", feedback, auth)], concurrency=1)
+            assert stored is not None and stored.status == 200, stored and stored.body
+    settings = canary.config.environment_settings(canary.environment)
+    log_directory = canary.config.resolve(settings.serving.prediction_log.directory)
+    log_shipping.ship(canary.config, canary.environment, log_directory, replica="pod-a")
     return answers
 
 

@@ -1,9 +1,10 @@
 """The Label Studio round trip: export the most uncertain logged rows, label them, import, train on them.
 
-The prediction log and the feedback store are the real ones (`PredictionLog`, `FeedbackStore`), written
-with the records the service writes for rows scored by a trained champion. Picked rows are checked
-against an independent computation of the sampling rule; every refused input leaves the feedback
-directory and the store byte for byte as they were.
+The rows are answered by the real service (its application under a real uvicorn on 127.0.0.1, a
+trained champion and a shadow challenger loaded from the registry as `serve` loads them), which writes
+the prediction log and the feedback store; the first labels come back through its /feedback. Picked rows
+are checked against an independent computation of the sampling rule; every refused input leaves the
+feedback directory and the store byte for byte as they were.
 """
 
 from __future__ import annotations
@@ -18,19 +19,22 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 import yaml
 from fixtures import install_fixture_project
 from scipy.stats import entropy
 from support.github_api import FakeGitHub
+from support.http_client import post_many
+from support.in_thread_service import registered_release, running_service
 from support.workflow_runner import WorkflowRunner
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.commands.training import train
 from {{ cookiecutter.package_name }}.config import load_config
 from {{ cookiecutter.package_name }}.io.feedback import FeedbackStore, ServedRequest
-from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog
+from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog, read_prediction_log
 from {{ cookiecutter.package_name }}.pipeline.data import load_dataset, read_feedback_manifest
 from {{ cookiecutter.package_name }}.pipeline.feedback import labelled_in_directory
 from {{ cookiecutter.package_name }}.pipeline.training import split_dataset
@@ -40,6 +44,7 @@ pytestmark = pytest.mark.integration
 LOGGED_ROWS = 120
 REQUEST_ROWS = 3  # rows per logged request: labels address (request_id, row)
 ALREADY_LABELLED = 6
+FEEDBACK_TOKEN = "feedback-loop-token"
 STRUCTURAL = {"not json", "not a task list", "csv without label", "wrong extension", "missing file"}
 
 
@@ -89,37 +94,44 @@ def loop(tmp_path_factory: pytest.TempPathFactory):
     (root / "environments" / f"{environment}.yaml").write_text(yaml.safe_dump({"serving": serving}))
     trained = train(config)
     version = trained.registered.version
+    # A second version to run in the shadow: it scores every row, and is never a labelling candidate.
+    shadow = train(config, force=True).registered.version
     dataset = load_dataset(config.data, config.data_path)
     # Rows of the data file stand for live traffic; their true class is what a labeller would pick.
-    rows = dataset.features.iloc[:LOGGED_ROWS].reset_index(drop=True)
+    rows = orjson.loads(dataset.features.iloc[:LOGGED_ROWS].to_json(orient="records"))
     truth = [dataset.classes[label] for label in dataset.labels.iloc[:LOGGED_ROWS]]
-    scores = trained.model.predict_proba(rows)[:, 1]
-    records, truth_by_key, served = [], {}, []
-    for start in range(0, LOGGED_ROWS, REQUEST_ROWS):
-        request_id = uuid.uuid4().hex
-        served.append(ServedRequest(request_id, environment, "champion", version, None, REQUEST_ROWS))
-        for row in range(REQUEST_ROWS):
-            position = start + row
-            features = {
-                column: (None if pd.isna(value) else value) for column, value in rows.iloc[position].items()
-            }
-            record = logged_record(request_id, row, environment, version, features, float(scores[position]))
-            records.append(record)
-            truth_by_key[(request_id, row)] = truth[position]
-            # A shadow challenger scored the same row: never a labelling candidate.
-            records.append({**record, "variant": "challenger", "shadow": True, "score": 0.5, "label": 1})
-    log = PredictionLog(root / "logs" / "predictions")
-    log.append(records)
-    log.close()
-    answered = [record for record in records if not record["shadow"]]
-    store = FeedbackStore(f"sqlite:///{root / 'feedback.db'}")
-    store.record_requests(served)
-    labelled = [
-        (record["request_id"], record["row"], int(truth_by_key[key_of(record)] == config.data.positive_label))
-        for record in answered[:ALREADY_LABELLED]
-    ]
-    store.add_feedback(labelled)
-    store.close()
+    release = registered_release(config, environment, version, shadow, strategy="shadow")
+    with running_service(config, release, {"MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN}) as port:
+        answers = post_many(
+            port,
+            [
+                ("/predict", {"instances": rows[start : start + REQUEST_ROWS]}, {})
+                for start in range(0, LOGGED_ROWS, REQUEST_ROWS)
+            ],
+        )
+        keys = [(answer.json()["request_id"], row) for answer in answers for row in range(REQUEST_ROWS)]
+        truth_by_key = dict(zip(keys, truth, strict=True))
+        labelled = [
+            (request_id, row, int(truth_by_key[(request_id, row)] == config.data.positive_label))
+            for request_id, row in keys[:ALREADY_LABELLED]
+        ]
+        [stored] = post_many(
+            port,
+            [
+                (
+                    "/feedback",
+                    [{"request_id": key, "row": row, "label": label} for key, row, label in labelled],
+                    {"Authorization": f"Bearer {FEEDBACK_TOKEN}"},
+                )
+            ],
+        )
+        assert stored is not None and stored.status == 200, stored and stored.body
+    records = read_prediction_log(root / "logs" / "predictions")
+    assert sum(record["shadow"] for record in records) == LOGGED_ROWS, "the shadow scored every row"
+    answered = sorted(
+        (record for record in records if not record["shadow"]), key=lambda record: keys.index(key_of(record))
+    )
+    assert [key_of(record) for record in answered] == keys
     return {
         "root": root,
         "config_file": config_file,

@@ -13,19 +13,13 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-import pytest
 import yaml
 from fixtures import FIXTURES
 from support.http_client import post_many
-from support.in_thread_service import serve_app_in_thread
+from support.in_thread_service import registered_release, running_service
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
-from {{ cookiecutter.package_name }}.contracts.release import Release
 from {{ cookiecutter.package_name }}.io.prediction_log import PredictionLog
-from {{ cookiecutter.package_name }}.io.registry import Registry
-from {{ cookiecutter.package_name }}.serving.app import PredictionService, create_app
-from {{ cookiecutter.package_name }}.serving.loading import load_release
-from {{ cookiecutter.package_name }}.serving.server import service_options
 
 TEST_SAMPLE = FIXTURES / "data" / "adult_test_sample.csv"
 
@@ -71,39 +65,14 @@ ROWS_PER_REQUEST = 100
 LABELS_PER_REQUEST = 500
 
 
-def champion_release(workspace: Workspace, environment: str) -> Release:
-    """A direct release of the workspace's champion in `environment`."""
-    with Registry(workspace.config) as registry:
-        digest = registry.artifact_digest(workspace.champion)
-    return Release.create(
-        environment=environment,
-        model=workspace.config.mlflow.registered_model,
-        version=workspace.champion,
-        artifact_digest=digest,
-        source_sha="0" * 40,
-        data_digest="fixture",
-        promoted_from="main",
-        policy_pack=workspace.config.policy_pack,
-    )
-
-
 def serve_rows(
     workspace: Workspace, environment: str, features: pd.DataFrame, labels: np.ndarray | None = None
 ) -> list[tuple[str, int]]:
-    """Send `features` to the environment's service, ROWS_PER_REQUEST rows a request, and post the
-    first len(`labels`) rows' labels to its /feedback; the service logs where environments/<env>.yaml
-    says. Returns each row's (request id, row) in the order of `features`."""
-    config = workspace.config
-    settings = config.environment_settings(environment)
-    release = champion_release(workspace, environment)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLOPS_FEEDBACK_TOKEN", FEEDBACK_TOKEN)
-        options = service_options(config, settings, release)
-    with Registry(config) as registry:
-        models = load_release(registry, release)
-    service = PredictionService(options, lambda: models)
-    port, stop = serve_app_in_thread(create_app(service), lambda port: service.ready)
-    try:
+    """Send `features` to the service of the workspace's champion in `environment`, ROWS_PER_REQUEST
+    rows a request, and post the first len(`labels`) rows' labels to its /feedback; the service logs
+    where environments/<env>.yaml says. Returns each row's (request id, row) in the order of `features`."""
+    release = registered_release(workspace.config, environment, workspace.champion)
+    with running_service(workspace.config, release, {"MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN}) as port:
         rows = orjson.loads(features.to_json(orient="records"))
         answers = post_many(
             port,
@@ -136,8 +105,6 @@ def serve_rows(
                 concurrency=1,
             )
             assert [answer.status if answer else None for answer in stored] == [200] * len(stored)
-    finally:
-        stop()  # the log is flushed and closed
     return served
 
 
