@@ -225,6 +225,11 @@ def command_promote(config: ProjectConfig, arguments: argparse.Namespace) -> int
 def command_rollout(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     from {{ cookiecutter.package_name }}.commands import delivery
 
+    report = None
+    if arguments.report is not None:  # read before anything is pushed
+        if not arguments.report.is_file():
+            raise ProjectError(f"--report {arguments.report}: file not found")
+        report = arguments.report.read_text(encoding="utf-8")
     result = delivery.rollout(
         config,
         _repository(config),
@@ -234,6 +239,7 @@ def command_rollout(config: ProjectConfig, arguments: argparse.Namespace) -> int
         abort=arguments.abort,
         github=_github(arguments),
         merge=arguments.merge,
+        report=report,
     )
     before, after = result.before, result.after
 
@@ -719,6 +725,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "--promote-challenger", action="store_true", help="make the challenger the champion"
             )
             change.add_argument("--abort", action="store_true", help="remove the challenger")
+            command.add_argument(
+                "--report", type=Path, help="Markdown for the PR body: the monitoring summary that decided it"
+            )
         if name == "deploy":
             command.add_argument("--release", type=Path, help="release.yaml (default: read from env/<name>)")
         if name == "release":

@@ -245,13 +245,14 @@ def check(result: JobResult) -> JobResult:
 
 
 def run_monitor_workflow(runner: WorkflowRunner, environment: str, since: datetime) -> tuple[dict, JobResult]:
-    """monitor.yml dispatched for one environment and one window: its three jobs in their order."""
+    """monitor.yml dispatched for one environment and one window: its three jobs in their order.
+    Returns the report and the rollout job."""
     inputs = {"environment": environment, "since": since.isoformat(), "until": ""}
     listed = check(runner.run_job("monitor.yml", "environments", "workflow_dispatch", "main", inputs=inputs))
     assert json.loads(listed.outputs["names"]) == [environment]
     matrix = {"environment": environment}
     needs = {"environments": listed.outputs}
-    check(
+    monitored = check(
         runner.run_job(
             "monitor.yml", "monitor", "workflow_dispatch", "main", inputs, needs=needs, matrix=matrix
         )
@@ -259,6 +260,7 @@ def run_monitor_workflow(runner: WorkflowRunner, environment: str, since: dateti
     [artifact] = runner.artifacts.iterdir()
     assert artifact.name == f"monitoring-{environment}"
     document = json.loads((artifact / "report.json").read_text())
+    assert (artifact / "summary.md").read_text() in monitored.summary, "the summary is the job's"
     needs = {**needs, "monitor": {}}
     acted = check(
         runner.run_job(
@@ -315,6 +317,9 @@ def test_a_challenger_that_fails_is_rolled_back_through_a_pull_request(
         assert acted.step("Advance the canary").kind == "skipped"
         [pull] = github.open_pull_requests(base=f"env/{environment}")
         assert pull["head"]["ref"] == f"rollout/{environment}"
+        # The report that decided it is in the PR's body.
+        assert f"## Monitoring of {environment}: **" in pull["body"]
+        assert all(f"- {reason}" in pull["body"] for reason in decision["reasons"])
         after = branch_release(runner, f"rollout/{environment}")
         before = branch_release(runner, f"env/{environment}")
         assert before["rollout"]["challenger"] == canary.challenger
@@ -363,6 +368,7 @@ def test_a_healthy_challenger_advances_to_the_next_step_and_labels_come_back(
         assert acted.step("Roll the challenger back").kind == "skipped"
         [pull] = github.open_pull_requests(base=f"env/{environment}")
         assert pull["head"]["ref"] == f"rollout/{environment}"
+        assert f"Next canary weight: **{STEPS[1]}%**" in pull["body"]
         after = branch_release(runner, f"rollout/{environment}")
         before = branch_release(runner, f"env/{environment}")
         assert after["rollout"] == {**before["rollout"], "challenger_weight": STEPS[1]}

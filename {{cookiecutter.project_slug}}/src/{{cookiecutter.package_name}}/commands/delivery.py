@@ -366,8 +366,11 @@ def rollout(
     abort: bool = False,
     github: GitHubClient | None = None,
     merge: bool = False,
+    report: str | None = None,
 ) -> RolloutResult:
     """Open (or update) the pull request into `env/<env>` that changes only its split.
+
+    `report` (Markdown: the monitoring summary that decided the change) goes into the PR body.
 
     Exactly one of: `weight` (the challenger's new share under canary or ab), `promote_challenger`
     (the challenger becomes the champion, with its card and evidence), `abort` (the challenger is
@@ -412,7 +415,10 @@ def rollout(
     pull_request, created = None, False
     if github is not None and published.pending:
         pull_request, created = github.upsert_pull_request(
-            title, published.branch, promotion.environment_branch(environment), rollout_body(running, after)
+            title,
+            published.branch,
+            promotion.environment_branch(environment),
+            rollout_body(running, after, report),
         )
     if merge and published.pending:
         promotion.merge_locally(repository, environment, purpose="rollout")
@@ -453,8 +459,9 @@ def _gate_challenger(config: ProjectConfig, version: int, environment: str) -> N
         raise RolloutDenied(f"more traffic for version {version} in {environment} denied: {reasons}")
 
 
-def rollout_body(before: Release, after: Release) -> str:
-    """The pull request's body: the split before and after, and what merging does."""
+def rollout_body(before: Release, after: Release, report: str | None = None) -> str:
+    """The pull request's body: the split before and after, what merging does, and the report that
+    decided it when there is one."""
 
     def row(name: str, release: Release) -> str:
         challenger = "none" if release.challenger is None else f"v{release.challenger}"
@@ -469,7 +476,18 @@ def rollout_body(before: Release, after: Release) -> str:
         f"{row('before', before)}\n{row('after', after)}\n\n"
         f"Merging deploys it (the aliases `{after.environment}` and `{after.environment}-challenger` "
         "follow); reverting the merge rolls it back.\n"
+        + ("" if report is None else f"\n---\n\n{_bounded(report.strip())}\n")
     )
+
+
+# GitHub refuses a pull request body over 65,536 characters.
+REPORT_LIMIT = 60_000
+
+
+def _bounded(report: str) -> str:
+    if len(report) <= REPORT_LIMIT:
+        return report
+    return report[:REPORT_LIMIT].rsplit("\n", 1)[0] + "\n\n(cut here: the whole report is the run's artifact)"
 
 
 def read_release_of(repository: Repository, environment: str, path: Path | None) -> Release:

@@ -48,3 +48,21 @@ def test_rendering_is_deterministic() -> None:
 def test_invalid_release_is_named(text: str) -> None:
     with pytest.raises(ReleaseError, match=r"env/staging:release\.yaml: not a valid release"):
         parse_release(text, "env/staging:release.yaml")
+
+
+def test_a_rollout_body_carries_the_report_and_stays_within_githubs_limit() -> None:
+    from {{ cookiecutter.package_name }}.commands.delivery import rollout_body
+
+    after = RELEASE.with_rollout()
+    assert "## Monitoring" not in rollout_body(RELEASE, after)
+    short = "## Monitoring of staging: **rollback**\n\n- error rate of the challenger is 0.250\n"
+    assert rollout_body(RELEASE, after, short).endswith("\n---\n\n" + short)
+    # A report with a huge drift table is cut at a line, below the 65,536 characters GitHub accepts.
+    table = "".join(
+        f"| feature_{index} | numeric | 2000 | 0.010 | 0.500 |  | no |\n" for index in range(5000)
+    )
+    body = rollout_body(RELEASE, after, short + table)
+    assert len(body) < 65_536 and short in body
+    kept = body.split("\n---\n\n", 1)[1].split("\n\n(cut here")[0]
+    assert (short + table).startswith(kept + "\n")
+    assert body.endswith("(cut here: the whole report is the run's artifact)\n")
