@@ -598,7 +598,8 @@ def test_a_personal_feature_the_log_dropped_is_left_empty_in_the_feedback_file(l
     document["data"]["personal_columns"] = [personal]
     record = dict(most_certain(loop)[5])
     # The log as a project with this personal column writes it: the column dropped.
-    dropped = {**record, "request_id": uuid.uuid4().hex, "features": dict(record["features"])}
+    # (row 0 of a request of its own: a CSV line without a row addresses row 0)
+    dropped = {**record, "request_id": uuid.uuid4().hex, "row": 0, "features": dict(record["features"])}
     del dropped["features"][personal]
     log = PredictionLog(loop["root"] / "logs" / "predictions")
     log.append([dropped])

@@ -67,10 +67,11 @@ LABELS_PER_REQUEST = 500
 
 def serve_rows(
     workspace: Workspace, environment: str, features: pd.DataFrame, labels: np.ndarray | None = None
-) -> list[tuple[str, int]]:
+) -> list[dict]:
     """Send `features` to the service of the workspace's champion in `environment`, ROWS_PER_REQUEST
     rows a request, and post the first len(`labels`) rows' labels to its /feedback; the service logs
-    where environments/<env>.yaml says. Returns each row's (request id, row) in the order of `features`."""
+    where environments/<env>.yaml says. Returns what the service answered for each row, in the order of
+    `features`: its request id, row, label and score."""
     release = registered_release(workspace.config, environment, workspace.champion)
     with running_service(workspace.config, release, {"MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN}) as port:
         rows = orjson.loads(features.to_json(orient="records"))
@@ -86,14 +87,14 @@ def serve_rows(
             answer.body for answer in answers if answer is None or answer.status != 200
         ][:1]
         served = [
-            (answer.json()["request_id"], row)
+            {"request_id": answer.json()["request_id"], "row": row, **prediction}
             for answer in answers
-            for row in range(len(answer.json()["predictions"]))
+            for row, prediction in enumerate(answer.json()["predictions"])
         ]
         if labels is not None:
             feedback = [
-                {"request_id": request_id, "row": row, "label": int(label)}
-                for (request_id, row), label in zip(served, labels, strict=False)
+                {"request_id": item["request_id"], "row": item["row"], "label": int(label)}
+                for item, label in zip(served, labels, strict=False)
             ]
             auth = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
             stored = post_many(

@@ -30,11 +30,12 @@ def labelled(workspace: Workspace) -> dict:
     features, labels = adult_test_rows(workspace.config)
     rows = features.iloc[:1500].reset_index(drop=True)
     # the service answers every row; labels come back through /feedback for the first LABELLED only
-    serve_rows(workspace, environment, rows, labels[:LABELLED])
+    answered = serve_rows(workspace, environment, rows, labels[:LABELLED])[:LABELLED]
     document = monitor(workspace.config, environment, out=workspace.root / "reports" / "feedback").document
     joined = rows.iloc[:LABELLED]
-    predictions = workspace.champion_model.predict(joined)
-    scores = workspace.champion_model.predict_proba(joined)[:, 1]
+    # What the client was answered: the label and the score of each labelled row.
+    predictions = np.array([item["label"] for item in answered])
+    scores = np.array([item["score"] for item in answered])
     return {
         "document": document,
         "rows": joined,
