@@ -104,7 +104,6 @@ def test_generated_suite_passes_on_another_data_set(
     tests = subprocess.run(
         [
             *[sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={results}"],
-            *["-n", "2", "--dist", "loadfile"],
             *["tests/project", *FRAMEWORK_TESTS_THAT_SEE_THE_PROJECT_ROOT],
         ],
         cwd=project,

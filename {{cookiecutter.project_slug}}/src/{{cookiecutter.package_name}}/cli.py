@@ -365,9 +365,12 @@ def command_flags(config: ProjectConfig, arguments: argparse.Namespace) -> int:
     return 0
 
 
-def environment_release(config: ProjectConfig, environment: str, path: Path | None, missing: str):
+def environment_release(
+    config: ProjectConfig, environment: str, path: Path | None, missing: str, required: bool = True
+):
     """The release an environment runs: `path` when given, otherwise release.yaml of env/<name> on the
-    hosted remote (or, when there is none, on the local loop's remote)."""
+    hosted remote (or, when there is none, on the local loop's remote). Without `required`, None when
+    the branch holds none."""
     from {{ cookiecutter.package_name }}.contracts.release import RELEASE_FILE, ReleaseError, parse_release
 
     if path is not None:
@@ -384,6 +387,8 @@ def environment_release(config: ProjectConfig, environment: str, path: Path | No
             repository = Repository(config.root, remote=LOCAL_REMOTE_NAME)
         repository.fetch()
         text = repository.read_file(f"env/{environment}", RELEASE_FILE)
+        if text is None and not required:
+            return None
         if text is None:
             raise ReleaseError(f"env/{environment} holds no {RELEASE_FILE}: {missing}")
         release = parse_release(text, f"env/{environment}:{RELEASE_FILE}")
@@ -577,20 +582,24 @@ def command_monitor(config: ProjectConfig, arguments: argparse.Namespace) -> int
     # A bad window or environment is named before anything else is read.
     parse_window(arguments.since, arguments.until)
     config.environment_settings(arguments.env)
-    if arguments.release is not None:
-        release = environment_release(config, arguments.env, arguments.release, "nothing runs there")
-    else:
-        try:
-            release = environment_release(config, arguments.env, None, "nothing runs there")
-        except ProjectError as error:
-            # Measuring needs no release; judging a canary needs its split, which then comes from the
-            # environment file (the split it was promoted with, not where rollouts have moved it since).
-            release = None
-            print(
-                f"note: no release of {arguments.env} to read the running split from ({error}); "
-                f"the split of environments/{arguments.env}.yaml is used (give --release to name one)",
-                file=sys.stderr,
-            )
+    from {{ cookiecutter.package_name }}.io.git import GitError
+
+    # Measuring needs no release; judging a canary needs its split. Without one to read (no
+    # repository, no remote, nothing promoted), the environment file's split is used: the split the
+    # canary was promoted with, not where rollouts have moved it since. A release that is there but
+    # broken is an error.
+    unavailable = None
+    try:
+        release = environment_release(config, arguments.env, arguments.release, "", required=False)
+    except GitError as error:
+        release, unavailable = None, str(error)
+    if release is None:
+        print(
+            f"note: no release of {arguments.env} to read the running split from "
+            f"({unavailable or f'env/{arguments.env} holds none'}); the split of "
+            f"environments/{arguments.env}.yaml is used (give --release to name one)",
+            file=sys.stderr,
+        )
     result = monitor(config, arguments.env, arguments.since, arguments.until, arguments.out, release=release)
     decision = result.decision
     weight = f" (next weight {decision.next_weight}%)" if decision.action == "advance" else ""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
 import shutil
 import subprocess
 from collections import Counter
@@ -35,7 +34,7 @@ from support.cli_server import CliServer
 from support.github_api import FakeGitHub
 from support.http_client import Answer, post_many
 from support.in_thread_service import running_service
-from support.workflow_runner import JobResult, WorkflowRunner
+from support.workflow_runner import JobResult, WorkflowRunner, actions_environment
 
 from {{ cookiecutter.package_name }}.commands import delivery
 from {{ cookiecutter.package_name }}.commands.evidence import report
@@ -220,19 +219,11 @@ def serve_and_send(
 def runner_for(canary: Canary, github: FakeGitHub, cli_server: CliServer, name: str) -> WorkflowRunner:
     """The monitoring workflow's runner: the tracking server only through the secrets the workflow
     passes on, as on Actions."""
-    keep = {"PATH", "HOME", "LANG", "TMPDIR", "USER", "OMP_NUM_THREADS"}
     return WorkflowRunner(
         project_root=PROJECT_ROOT,
         remote=canary.repository.path / LOCAL_REMOTE,
         workspace_root=canary.root / name / "runs",
-        environment={
-            **{key: value for key, value in os.environ.items() if key in keep},
-            "GITHUB_API_URL": github.url,
-            "GITHUB_REPOSITORY": github.repository,
-            "GITHUB_TOKEN": github.expected_token,
-            "GITHUB_RETRY_BACKOFF": "0.01",
-            "GITHUB_ACTIONS": "true",
-        },
+        environment=actions_environment(github),
         secrets={"MLFLOW_TRACKING_URI": canary.tracking_uri},
         artifacts=canary.root / name / "artifacts",
         cli_server=cli_server,

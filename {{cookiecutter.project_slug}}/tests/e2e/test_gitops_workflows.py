@@ -13,7 +13,6 @@ aliases train under a registered model of their own. Console scripts are forks o
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 import subprocess
 import threading
@@ -26,7 +25,7 @@ import yaml
 from fixtures import FIXTURE_CONFIG_FILE, fixture_config, install_fixture_project
 from support.cli_server import CliServer
 from support.github_api import FakeGitHub
-from support.workflow_runner import JobResult, WorkflowRunner
+from support.workflow_runner import JobResult, WorkflowRunner, actions_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -129,19 +128,7 @@ def start_loop(
     github = FakeGitHub(repository=f"example-org/{config.name}").start()
     workspaces = root / "runs"
     workspaces.mkdir()
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key in {"PATH", "HOME", "LANG", "TMPDIR", "USER", "OMP_NUM_THREADS"}
-    }
-    environment.update(
-        GITHUB_API_URL=github.url,
-        GITHUB_REPOSITORY=github.repository,
-        GITHUB_TOKEN=github.expected_token,
-        GITHUB_RETRY_BACKOFF="0.01",
-        GITHUB_ACTIONS="true",
-        MLFLOW_TRACKING_URI=tracking_uri,
-    )
+    environment = actions_environment(github, MLFLOW_TRACKING_URI=tracking_uri)
     runner = WorkflowRunner(
         project_root=PROJECT_ROOT,
         remote=remote,

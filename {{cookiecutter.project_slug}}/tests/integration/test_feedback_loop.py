@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import uuid
@@ -28,7 +27,7 @@ from scipy.stats import entropy
 from support.github_api import FakeGitHub
 from support.http_client import post_many
 from support.in_thread_service import registered_release, running_service
-from support.workflow_runner import WorkflowRunner
+from support.workflow_runner import WorkflowRunner, actions_environment
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.commands.training import train
@@ -547,19 +546,11 @@ def test_the_retrain_workflow_collects_the_stores_labels_and_opens_one_pr(tmp_pa
     git(seed, "push", "--quiet", str(remote), "main")
 
     with FakeGitHub(repository=f"example-org/{config.name}", branches=None) as github:
-        keep = {"PATH", "HOME", "LANG", "TMPDIR", "USER"}
         runner = WorkflowRunner(
             project_root=PROJECT_ROOT,
             remote=remote,
             workspace_root=tmp_path / "runs",
-            environment={
-                **{key: value for key, value in os.environ.items() if key in keep},
-                "GITHUB_API_URL": github.url,
-                "GITHUB_REPOSITORY": github.repository,
-                "GITHUB_TOKEN": github.expected_token,
-                "GITHUB_RETRY_BACKOFF": "0.01",
-                "GITHUB_ACTIONS": "true",
-            },
+            environment=actions_environment(github),
         )
         inputs = {"environment": environment}
         result = runner.run_job("retrain.yml", "propose", "workflow_dispatch", "main", inputs=inputs)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from unittest import mock
 
 import uvicorn
 
@@ -105,7 +106,7 @@ def running_service(
     127.0.0.1 until the block ends; yields its port. On exit the service has shut down: its log is
     flushed and closed."""
     settings = config.environment_settings(release.environment)
-    with _environment(environ or {}):
+    with mock.patch.dict(os.environ, environ or {}):
         options = service_options(config, settings, release)
     with Registry(config) as registry:
         models = load_release(registry, release)
@@ -117,17 +118,3 @@ def running_service(
         yield port
     finally:
         stop()
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

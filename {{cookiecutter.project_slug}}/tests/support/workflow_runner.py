@@ -37,6 +37,24 @@ EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 INSTALL_LINE = re.compile(r"^\s*uv sync\b[^\n]*$", re.MULTILINE)
 
 
+# What a runner's steps see of this process's environment: no credentials, no tracking URI.
+KEPT_VARIABLES = ("PATH", "HOME", "LANG", "TMPDIR", "USER", "OMP_NUM_THREADS")
+
+
+def actions_environment(github, **extra: str) -> dict[str, str]:
+    """The base environment of a job's steps on Actions, against the GitHub API stand-in `github`:
+    its URL, repository and token, as Actions sets them, and `extra`."""
+    return {
+        **{key: value for key, value in os.environ.items() if key in KEPT_VARIABLES},
+        "GITHUB_API_URL": github.url,
+        "GITHUB_REPOSITORY": github.repository,
+        "GITHUB_TOKEN": github.expected_token,
+        "GITHUB_RETRY_BACKOFF": "0.01",
+        "GITHUB_ACTIONS": "true",
+        **extra,
+    }
+
+
 class Missing:
     """What a GitHub expression yields for an absent property: empty, falsy, and absent all the way down."""
 

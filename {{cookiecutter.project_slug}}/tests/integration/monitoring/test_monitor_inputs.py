@@ -70,3 +70,23 @@ def test_a_window_without_records_is_refused(run, workspace: Workspace) -> None:
     code, error = run("--env", environment, "--since", "2020-01-01", "--until", "2020-01-02")
     assert code == 2
     assert "no prediction of" in error
+
+
+def test_a_release_file_that_is_missing_or_of_another_environment_is_refused(
+    run, workspace: Workspace, tmp_path
+) -> None:
+    from monitoring_support import adult_test_rows, serve_rows
+    from support.in_thread_service import registered_release
+
+    environment = workspace.config.environments[0]
+    write_environment(workspace.config, environment, "logs/release-check")
+    features, _ = adult_test_rows(workspace.config)
+    serve_rows(workspace, environment, features.head(10))
+    code, error = run("--env", environment, "--release", str(tmp_path / "nowhere.yaml"))
+    assert code == 2
+    assert f"--release {tmp_path / 'nowhere.yaml'}: no release file" in error
+    other = tmp_path / "other.yaml"
+    other.write_text(registered_release(workspace.config, "elsewhere", workspace.champion).to_yaml())
+    code, error = run("--env", environment, "--release", str(other))
+    assert code == 2
+    assert f"release.yaml is for 'elsewhere', not {environment!r}" in error
