@@ -32,7 +32,7 @@ from fixtures import FIXTURES, install_fixture_project
 from sklearn.metrics import accuracy_score
 from support.cli_server import CliServer
 from support.github_api import FakeGitHub
-from support.http_client import Answer, post_many
+from support.http_client import Answer, post_feedback, post_many
 from support.in_thread_service import running_service
 from support.workflow_runner import JobResult, WorkflowRunner, actions_environment
 
@@ -207,9 +207,7 @@ def serve_and_send(
                 {"request_id": answer.json()["request_id"], "label": label}
                 for answer, label in zip(answers, labels, strict=True)
             ]
-            auth = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
-            [stored] = post_many(port, [("/feedback", feedback, auth)], concurrency=1)
-            assert stored is not None and stored.status == 200, stored and stored.body
+            post_feedback(port, feedback, FEEDBACK_TOKEN)
     settings = canary.config.environment_settings(canary.environment)
     log_directory = canary.config.resolve(settings.serving.prediction_log.directory)
     log_shipping.ship(canary.config, canary.environment, log_directory, replica="pod-a")

@@ -25,7 +25,7 @@ import yaml
 from fixtures import install_fixture_project
 from scipy.stats import entropy
 from support.github_api import FakeGitHub
-from support.http_client import post_many
+from support.http_client import post_feedback, post_many
 from support.in_thread_service import registered_release, running_service
 from support.workflow_runner import WorkflowRunner, actions_environment
 
@@ -114,17 +114,11 @@ def loop(tmp_path_factory: pytest.TempPathFactory):
             (request_id, row, int(truth_by_key[(request_id, row)] == config.data.positive_label))
             for request_id, row in keys[:ALREADY_LABELLED]
         ]
-        [stored] = post_many(
+        post_feedback(
             port,
-            [
-                (
-                    "/feedback",
-                    [{"request_id": key, "row": row, "label": label} for key, row, label in labelled],
-                    {"Authorization": f"Bearer {FEEDBACK_TOKEN}"},
-                )
-            ],
+            [{"request_id": key, "row": row, "label": label} for key, row, label in labelled],
+            FEEDBACK_TOKEN,
         )
-        assert stored is not None and stored.status == 200, stored and stored.body
     records = read_prediction_log(root / "logs" / "predictions")
     assert sum(record["shadow"] for record in records) == LOGGED_ROWS, "the shadow scored every row"
     answered = sorted(

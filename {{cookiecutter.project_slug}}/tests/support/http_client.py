@@ -56,3 +56,18 @@ def post_many(
     for thread in threads:
         thread.join()
     return answers
+
+
+def post_feedback(port: int, labels: list[dict], token: str, per_request: int = 500) -> None:
+    """POST `labels` ({"request_id", "label"[, "row"]} each) to /feedback with the bearer `token`,
+    `per_request` a request, one request at a time; every request must be accepted."""
+    auth = {"Authorization": f"Bearer {token}"}
+    requests = [
+        ("/feedback", labels[start : start + per_request], auth)
+        for start in range(0, len(labels), per_request)
+    ]
+    answers = post_many(port, requests, concurrency=1)
+    refused = [
+        answer.body if answer else None for answer in answers if answer is None or answer.status != 200
+    ]
+    assert not refused, refused[:1]

@@ -15,7 +15,7 @@ import orjson
 import pandas as pd
 import yaml
 from fixtures import FIXTURES
-from support.http_client import post_many
+from support.http_client import post_feedback, post_many
 from support.in_thread_service import registered_release, running_service
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
@@ -62,7 +62,6 @@ def write_environment(
 
 FEEDBACK_TOKEN = "monitoring-tests-feedback-token"
 ROWS_PER_REQUEST = 100
-LABELS_PER_REQUEST = 500
 
 
 def serve_rows(
@@ -96,16 +95,7 @@ def serve_rows(
                 {"request_id": item["request_id"], "row": item["row"], "label": int(label)}
                 for item, label in zip(served, labels, strict=False)
             ]
-            auth = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
-            stored = post_many(
-                port,
-                [
-                    ("/feedback", feedback[start : start + LABELS_PER_REQUEST], auth)
-                    for start in range(0, len(feedback), LABELS_PER_REQUEST)
-                ],
-                concurrency=1,
-            )
-            assert [answer.status if answer else None for answer in stored] == [200] * len(stored)
+            post_feedback(port, feedback, FEEDBACK_TOKEN)
     return served
 
 
