@@ -18,11 +18,13 @@ help: ## list the targets
 
 # The template's environment holds the tools in requirements-dev.txt and exactly what a baked project locks
 # (its uv.lock, exported for this interpreter), nothing else: one environment serves every baked project.
+# Compiled to bytecode once, here: where PYTHONDONTWRITEBYTECODE is set, each of the many processes the
+# baked suites start would otherwise compile MLflow, scikit-learn and SHAP again (about 12 s instead of 4 s).
 $(STAMP): requirements-dev.txt $(PROJECT_TEMPLATE)/pyproject.toml $(PROJECT_TEMPLATE)/uv.lock tools/project_requirements.py | $(UV)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=...)")'
 	test -x $(BIN)/python || $(UV) venv --python $(PYTHON) $(VENV)
 	UV=$(UV) $(PYTHON) tools/project_requirements.py export > $(VENV)/project-requirements.txt
-	$(UV) pip install --exact --python $(BIN)/python -r requirements-dev.txt -r $(VENV)/project-requirements.txt
+	$(UV) pip install --exact --compile-bytecode --python $(BIN)/python -r requirements-dev.txt -r $(VENV)/project-requirements.txt
 	touch $@
 
 $(UV_HOME)/bin/uv:
@@ -46,11 +48,15 @@ demo: $(STAMP) ## bake the default project into build/demo and run its whole loc
 
 # Two workers; a worker left idle takes queued tests from the other (worksteal), so the few long bakes
 # that run a generated suite never queue behind each other on one worker while the other sits idle.
+# PYTHONDONTWRITEBYTECODE is cleared, as a baked project's `make test` clears it: pytest keeps the test
+# modules it rewrites as bytecode instead of rewriting them in every worker of every baked suite.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
+
 test: $(STAMP) ## run every template test, the slow end-to-end bakes included
-	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15
+	$(PYTEST) -n 2 --dist worksteal --durations=15
 
 test-fast: $(STAMP) ## run the template tests without the slow end-to-end bakes
-	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not slow"
+	$(PYTEST) -n 2 --dist worksteal -m "not slow"
 
 lint: $(STAMP) ## lint the template's own Python and workflows
 	$(BIN)/ruff check hooks tests tools benchmarks

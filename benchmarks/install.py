@@ -2,15 +2,16 @@
 
 Bakes the default project into a temporary directory, then times four installs of it with its dev tools:
   pip   `python -m venv .venv` + `pip install -e '.[dev]'` (what `make install` ran before uv; pip resolves)
-  uv    `uv sync --frozen --extra dev` (what `make install` runs now; uv installs uv.lock as it is)
+  uv    `uv sync --frozen --compile-bytecode --extra dev` (what `make install` runs now; uv installs uv.lock
+        as it is)
 each cold (an empty cache directory, a new virtual environment) and warm (the cache the cold run filled, a
 new virtual environment). Both tools read the public index only: pip and uv configuration from the machine
 and the environment is ignored, so neither gets a local mirror or wheel directory the other does not.
 Each run is checked by importing the project and the heavy libraries with the interpreter it installed.
 Prints seconds and the ratio uv/pip. Needs PyPI; the cold runs download everything (about 1 GB unpacked).
-Each tool runs with its defaults, as `make install` does: pip compiles every module to bytecode while it
-installs, uv leaves that to the first import (`uv sync --compile-bytecode` does it up front; it costs about
-50 s here), which is part of uv's lead on the warm run.
+Both compile every module to bytecode while they install, as `make install` does (pip by default, uv with
+--compile-bytecode): where PYTHONDONTWRITEBYTECODE is set nothing compiled on import is kept, so an
+environment left uncompiled would make every later process slower.
 Usage: python benchmarks/install.py [--keep DIR]
 """
 
@@ -83,8 +84,8 @@ def install_with_uv(project: Path, cache: Path, environment: dict[str, str], uv:
     fresh_venv(project)
     start = time.perf_counter()
     run(
-        [uv, "sync", "--frozen", "--extra", "dev", "--no-config", "--quiet", "--cache-dir", str(cache),
-         "--python", sys.executable],
+        [uv, "sync", "--frozen", "--compile-bytecode", "--extra", "dev", "--no-config", "--quiet",
+         "--cache-dir", str(cache), "--python", sys.executable],
         project, {**environment, "UV_PYTHON_DOWNLOADS": "never"},
     )  # fmt: skip
     return time.perf_counter() - start

@@ -161,9 +161,10 @@ def main() -> int:
         f"{'rows/s':>11}  decision"
     )
     for row in results:
+        ratio, rate = row["monitor"] / row["training"], row["records"] / row["monitor"]
         print(
             f"{row['rows']:>12,}{row['log_mb']:>9.1f}{row['training']:>12.2f}{row['monitor']:>11.2f}"
-            f"{row['monitor'] / row['training']:>18.2f}{row['records'] / row['monitor']:>11,.0f}  {row['action']}"
+            f"{ratio:>18.2f}{rate:>11,.0f}  {row['action']}"
         )
     return 0
 

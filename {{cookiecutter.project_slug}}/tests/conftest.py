@@ -7,21 +7,28 @@ on project.yaml and its data are in tests/project/.
 Under pytest-xdist (`make test` runs `-n auto`) each worker is a session of its own. Whole modules go to
 one worker (`--dist loadfile`, see the Makefile), so a module-scoped fixture (a trained model, a running
 service) is built once; a session-scoped one is built once per worker that needs it, unless it is built
-once for the whole run under a lock (the serving tests' trained registry, serving_support.built_once).
+once for the whole run under a lock (the trained champion and challenger, support/trained_pair).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fixtures import fixture_config
+from support.cli_server import CliServer
 
 from {{ cookiecutter.package_name }}.config import MlflowConfig, ProjectConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "{{ cookiecutter.package_name }}"
+# The console script the workflows call (a fixed name, so the static workflow files fit any project).
+SCRIPT = "mlops"
 # One OpenMP thread per process unless the caller chose otherwise. The tests run many processes at once
 # (xdist workers, CLI commands, services), each of which would otherwise start a thread per core for
 # scikit-learn's gradient boosting; on a busy or small machine those threads spin waiting for a core and
@@ -62,3 +69,26 @@ def isolated_config(project_config: ProjectConfig, tmp_path_factory: pytest.Temp
     )
     governance = project_config.governance.model_copy(update={"reports_dir": tmp_path / "reports"})
     return project_config.model_copy(update={"mlflow": mlflow_settings, "governance": governance})
+
+
+def entry_point(script: str = SCRIPT) -> str:
+    """`module:function` of a console script, as pyproject.toml declares it."""
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return project["project"]["scripts"][script]
+
+
+@pytest.fixture(scope="session")
+def cli_server() -> Iterator[CliServer]:
+    """One warm interpreter for the session; every call is a fork of it (see support/cli_server)."""
+    # A short directory: a Unix socket path must stay under about 100 characters.
+    directory = Path(tempfile.mkdtemp(prefix="mlops-cli-"))
+    server = CliServer(PROJECT_ROOT / "src", PACKAGE, directory).start()
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mlops_command(cli_server: CliServer) -> tuple[str, ...]:
+    """The argument vector that runs the `mlops` console script as a fork of the warm server."""
+    return tuple(cli_server.command(SCRIPT, entry_point()))

@@ -704,7 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, _) in COMMANDS.items():
-        command = commands.add_parser(name, help=help_text, description=help_text)
+        # argparse formats `help` with %-style placeholders (a literal % is %%); a description is not.
+        command = commands.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
         if name in {"report", "gate", "verify", "summary"}:
             command.add_argument("--version", type=int, required=True, help="registered model version")
         if name in {"gate", "summary", "deploy", "rollback", "rollout"}:

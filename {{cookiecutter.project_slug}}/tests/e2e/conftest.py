@@ -11,20 +11,16 @@ whole session.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fixtures import install_fixture_project
-from support.cli_server import CliServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -58,26 +54,9 @@ def run_cli(workspace: Path, *arguments: str) -> subprocess.CompletedProcess[str
     )
 
 
-def entry_point(script: str = SCRIPT) -> str:
-    """`module:function` of a console script, as pyproject.toml declares it."""
-    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    return project["project"]["scripts"][script]
-
-
 @pytest.fixture(scope="session")
-def cli_server() -> Iterator[CliServer]:
-    """One warm interpreter for the session; every call is a fork of it (see support/cli_server)."""
-    # A short directory: a Unix socket path must stay under about 100 characters.
-    directory = Path(tempfile.mkdtemp(prefix="mlops-cli-"))
-    server = CliServer(PROJECT_ROOT / "src", PACKAGE, directory).start()
-    yield server
-    server.stop()
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def fast_cli(cli_server: CliServer) -> Cli:
-    command = cli_server.command(SCRIPT, entry_point())
+def fast_cli(mlops_command: tuple[str, ...]) -> Cli:
+    command = mlops_command
 
     def run(workspace: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -5,9 +5,10 @@ data the team brings; these tests read the real configuration and data and say w
 can train, be evidenced and be gated. They hold for any data set: the model must beat the majority
 baseline on the held-out split by more than chance could explain, not reach a figure of the demo data.
 
-The commands run as a team runs them (`python -m <package> --config FILE ...`, a process each), on a
-copy of project.yaml whose MLflow store and reports are in a temporary directory: the project's own
-store is never written.
+The commands run as a team runs them (`mlops --config FILE ...`, a process each), on a copy of
+project.yaml whose MLflow store and reports are in a temporary directory: the project's own store is
+never written. Each process is a fork of one warm interpreter (tests/support/cli_server), so the five
+commands do not each pay the dependencies' imports.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,6 @@ pytestmark = pytest.mark.project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILE = PROJECT_ROOT / "project.yaml"
-PACKAGE = "{{ cookiecutter.package_name }}"
 EXIT_ALLOW, EXIT_DENY = 0, 1
 # One-sided z for "better than chance": a model with no skill passes with probability ~0.1 %.
 Z_MARGIN = 3.0
@@ -45,14 +44,15 @@ class Invocation:
     stderr: str
 
 
-def invoke(config_file: Path, *arguments: str) -> Invocation:
-    """Run one CLI command in its own process, as `mlops --config FILE ...` does."""
+def invoke(mlops: tuple[str, ...], config_file: Path, *arguments: str) -> Invocation:
+    """Run one CLI command in its own process, as `mlops --config FILE ...` does; `mlops` is the
+    argument vector of the console script."""
     environment = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
     environment["PYTHONPATH"] = os.pathsep.join(
         [str(PROJECT_ROOT / "src"), *filter(None, [environment.get("PYTHONPATH")])]
     )
     completed = subprocess.run(
-        [sys.executable, "-m", PACKAGE, "--config", str(config_file), *arguments],
+        [*mlops, "--config", str(config_file), *arguments],
         capture_output=True,
         text=True,
         env=environment,
@@ -82,7 +82,9 @@ class TrainedProject:
 
 
 @pytest.fixture(scope="module")
-def trained(config: ProjectConfig, tmp_path_factory: pytest.TempPathFactory) -> TrainedProject:
+def trained(
+    config: ProjectConfig, tmp_path_factory: pytest.TempPathFactory, mlops_command: tuple[str, ...]
+) -> TrainedProject:
     """project.yaml as it is, with only its outputs moved aside; trained once and reported."""
     scratch = tmp_path_factory.mktemp("project")
     document = yaml.safe_load(PROJECT_FILE.read_text(encoding="utf-8"))
@@ -96,10 +98,10 @@ def trained(config: ProjectConfig, tmp_path_factory: pytest.TempPathFactory) -> 
     config_file = scratch / "project.yaml"
     config_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
-    training = invoke(config_file, "train")
+    training = invoke(mlops_command, config_file, "train")
     assert training.code == 0, training.stderr
     version = int(training.stdout.strip().splitlines()[-1])
-    reported = invoke(config_file, "report", "--version", str(version))
+    reported = invoke(mlops_command, config_file, "report", "--version", str(version))
     assert reported.code == 0, reported.stderr
     moved = load_config(config_file)
     bundle = moved.resolve(moved.governance.reports_dir) / moved.mlflow.registered_model / str(version)
@@ -196,21 +198,29 @@ def test_trained_model_beats_the_majority_baseline_beyond_chance(trained: Traine
     )
 
 
-def test_evidence_bundle_builds_and_verifies(trained: TrainedProject) -> None:
+def test_evidence_bundle_builds_and_verifies(trained: TrainedProject, mlops_command: tuple[str, ...]) -> None:
     manifest = json.loads((trained.bundle / "evidence.json").read_text(encoding="utf-8"))
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((trained.bundle / name).read_bytes()).hexdigest() == digest, name
     assert manifest["version"] == trained.version
-    verified = invoke(trained.config_file, "verify", "--version", str(trained.version))
+    verified = invoke(mlops_command, trained.config_file, "verify", "--version", str(trained.version))
     assert verified.code == 0, verified.stdout + verified.stderr
     fairness = json.loads((trained.bundle / "fairness.json").read_text(encoding="utf-8"))
     audited = {item["feature"] for item in fairness["features"]}
     assert set(trained.config.data.sensitive_features) <= audited
 
 
-def test_gate_decides_for_every_environment(trained: TrainedProject) -> None:
+def test_gate_decides_for_every_environment(trained: TrainedProject, mlops_command: tuple[str, ...]) -> None:
     for environment in trained.config.environments:
-        gated = invoke(trained.config_file, "gate", "--version", str(trained.version), "--env", environment)
+        gated = invoke(
+            mlops_command,
+            trained.config_file,
+            "gate",
+            "--version",
+            str(trained.version),
+            "--env",
+            environment,
+        )
         assert gated.code in (EXIT_ALLOW, EXIT_DENY), f"{environment}: {gated.stdout}{gated.stderr}"
         verdict = "ALLOW" if gated.code == EXIT_ALLOW else "DENY"
         assert f"Policy decision for {environment}: {verdict}" in gated.stdout, gated.stdout

@@ -3,7 +3,9 @@
 A CLI process spends about five seconds importing MLflow, scikit-learn, SHAP and matplotlib before it
 does anything. This server imports them once, then forks for every call. The fork runs the console
 script's entry point (read from pyproject.toml, as an installer would) with the caller's arguments,
-working directory, environment, stdin, stdout and stderr, and reports its exit code. Each call is still
+working directory, environment, stdin, stdout and stderr, and reports its exit code. The client learns
+the fork's process id and passes on the signals it receives, so a `serve` started this way stops on
+SIGTERM as it does on its own; a client that is killed takes the fork with it. Each call is still
 its own process with fresh state, and what a workflow step runs is still a command name looked up on
 PATH: only the interpreter start-up is shared.
 
@@ -23,6 +25,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +92,15 @@ def _exit_code(value: object) -> int:
     return 1
 
 
+def _end_with_the_client(connection: socket.socket) -> None:
+    """The client sends nothing after its request: the connection ends only when the client does. A
+    client that was killed before the command finished takes the command's process group with it."""
+    with contextlib.suppress(OSError):
+        while connection.recv(1):
+            pass
+    os.killpg(os.getpid(), signal.SIGKILL)
+
+
 def _run_call(connection: socket.socket, listener: socket.socket) -> None:
     """In the fork: become the caller's process, run the entry point, report its exit code."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # subprocess needs to reap its own children
@@ -98,6 +110,10 @@ def _run_call(connection: socket.socket, listener: socket.socket) -> None:
     for target, source in enumerate(fds):
         os.dup2(source, target)
         os.close(source)
+    # A process group of its own, and the client told its pid: the client passes on the signals it gets.
+    os.setpgid(0, 0)
+    connection.sendall(struct.pack("!q", os.getpid()))
+    threading.Thread(target=_end_with_the_client, args=(connection,), daemon=True).start()
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])

@@ -1,55 +1,33 @@
-"""One trained registry per run (champion and challenger), and real services on 127.0.0.1.
+"""The run's trained champion and challenger (support/trained_pair), and real services on 127.0.0.1.
 
-The champion and the challenger are trained on the fixture data with different splits, so they
-disagree on some rows. They are trained once for the whole run, whatever the number of xdist workers
-(`built_once`); each worker's session works in a copy of that project whose MLflow store points at the
-one set of artifacts, which nothing here writes to. Each test module starts the service it needs
-(`serve` in a separate process, real uvicorn, real HTTP) and shares it between its tests.
+Each worker's session works in its own copy of the trained project. Each test module starts the
+service it needs (`serve` in a separate process, real uvicorn, real HTTP) and shares it between its
+tests. That process is a fork of the warm CLI server (support/cli_server), which passes on the signals
+it is sent, except where a test looks at what the process itself loaded: those start a fresh
+interpreter.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures import install_fixture_project
-from serving_support import Service, Workspace, built_once, json_rows, shared_directory, start_service
+from serving_support import Service, Workspace, json_rows, start_service
+from support.trained_pair import copy_of_trained_pair
 
-from {{ cookiecutter.package_name }}.commands.training import train
 from {{ cookiecutter.package_name }}.config import load_config
 from {{ cookiecutter.package_name }}.contracts.release import Release
 from {{ cookiecutter.package_name }}.io.registry import Registry
 from {{ cookiecutter.package_name }}.pipeline.data import load_dataset
 from {{ cookiecutter.package_name }}.pipeline.training import split_dataset
 
-VERSIONS_FILE = "versions.json"
-
-
-def train_champion_and_challenger(root: Path) -> None:
-    """The fixture project in `root` with two registered versions; their numbers in versions.json."""
-    config_file = install_fixture_project(root)
-    champion = train(load_config(config_file))
-    original = config_file.read_text()
-    config_file.write_text(original.replace("random_state: 42", "random_state: 7"))
-    challenger = train(load_config(config_file), force=True)
-    config_file.write_text(original)
-    versions = {"champion": champion.registered.version, "challenger": challenger.registered.version}
-    (root / VERSIONS_FILE).write_text(json.dumps(versions))
-
 
 @pytest.fixture(scope="session")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    trained = built_once(
-        shared_directory(tmp_path_factory, "serving-registry"), train_champion_and_challenger
-    )
-    root = tmp_path_factory.mktemp("serving")
-    # Everything but the artifacts, which the copied store names by their absolute location.
-    shutil.copytree(trained, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("mlartifacts", ".built"))
-    versions = json.loads((root / VERSIONS_FILE).read_text())
+def workspace(tmp_path_factory: pytest.TempPathFactory, mlops_command: tuple[str, ...]) -> Workspace:
+    pair = copy_of_trained_pair(tmp_path_factory, "serving")
+    root = pair.root
+    versions = {"champion": pair.champion, "challenger": pair.challenger}
     config = load_config(root / "project.yaml")
     dataset = load_dataset(config.data, config.data_path)
     held_out = split_dataset(dataset, config.model).test_features
@@ -70,6 +48,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
         champion_model=champion_model,
         challenger_model=challenger_model,
         challenger_digest=challenger_digest,
+        serve_command=mlops_command,
     )
 
 
@@ -78,8 +57,8 @@ def service_factory(workspace: Workspace, tmp_path_factory: pytest.TempPathFacto
     """Start services for one module; every one still running is stopped when the module ends."""
     started: list[Service] = []
 
-    def start(release: Release, settings: dict[str, Any] | None = None) -> Service:
-        service = start_service(workspace, tmp_path_factory.mktemp("service"), release, settings)
+    def start(release: Release, settings: dict[str, Any] | None = None, fresh: bool = False) -> Service:
+        service = start_service(workspace, tmp_path_factory.mktemp("service"), release, settings, fresh)
         started.append(service)
         return service
 

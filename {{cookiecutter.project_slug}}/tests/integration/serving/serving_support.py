@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
 import http.client
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +41,9 @@ class Workspace:
     champion_model: Any = field(repr=False)
     challenger_model: Any = field(repr=False)
     challenger_digest: str = ""
+    # How `serve` is started: this argument vector (a fork of the warm CLI server, support/cli_server)
+    # when given, else a fresh interpreter, `python -m <package>`.
+    serve_command: tuple[str, ...] = ()
 
     def release(self, strategy: str = "direct", weight: int = 0, challenger: bool = True) -> Release:
         return Release.create(
@@ -67,29 +67,6 @@ class Workspace:
             else None,
             challenger_weight=weight,
         )
-
-
-def shared_directory(tmp_path_factory, name: str) -> Path:
-    """A directory that every pytest-xdist worker of this run sees (their base temps share a parent);
-    without xdist, one in the session's own base temp."""
-    base = tmp_path_factory.getbasetemp()
-    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
-
-
-def built_once(directory: Path, build: Callable[[Path], None]) -> Path:
-    """`directory`, filled by `build(directory)` once for the whole run: the first worker to get here
-    builds it under an exclusive lock, the others wait for the lock and find it built. A build that
-    failed is started again by the next worker."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with (directory.parent / f".{directory.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        built = directory / ".built"
-        if not built.exists():
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.mkdir()
-            build(directory)
-            built.touch()
-    return directory
 
 
 def json_rows(frame) -> list[dict[str, Any]]:
@@ -165,11 +142,17 @@ class Service:
 
 
 def start_service(
-    workspace: Workspace, directory: Path, release: Release | None, settings: dict[str, Any] | None = None
+    workspace: Workspace,
+    directory: Path,
+    release: Release | None,
+    settings: dict[str, Any] | None = None,
+    fresh: bool = False,
 ) -> Service:
     """Write the environment's settings and the release, start `serve`, wait until ready.
 
     Without a release, `serve` reads it from the env/<name> branch of the workspace's git remote.
+    `serve` runs as the workspace's `serve_command` says, or in a fresh interpreter when `fresh` (for
+    the tests on what the process itself has loaded).
     """
     directory.mkdir(parents=True, exist_ok=True)
     environment_file = workspace.root / "environments" / f"{workspace.environment}.yaml"
@@ -195,7 +178,10 @@ def start_service(
     environment.pop("MLFLOW_TRACKING_URI", None)
     environment.setdefault("MLOPS_FEEDBACK_TOKEN", FEEDBACK_TOKEN)
     package = "{{ cookiecutter.package_name }}"
-    command = [sys.executable, "-m", package, "--config", str(workspace.root / "project.yaml"), "serve"]
+    launcher = (
+        workspace.serve_command if workspace.serve_command and not fresh else (sys.executable, "-m", package)
+    )
+    command = [*launcher, "--config", str(workspace.root / "project.yaml"), "serve"]
     command += ["--env", workspace.environment, *release_arguments, "--port", str(port)]
     stderr = (directory / "stderr.txt").open("wb")
     process = subprocess.Popen(

@@ -88,7 +88,8 @@ def flag_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def kill_switch(workspace: Workspace, service_factory, flag_dir: Path):
     path = write_flags(flag_dir / "kill.flagd.json", flag_document())
-    return path, service_factory(workspace.release("canary", 50), {"flags": str(path)})
+    # A fresh interpreter: the warm server's forks have shap imported already.
+    return path, service_factory(workspace.release("canary", 50), {"flags": str(path)}, fresh=True)
 
 
 def test_the_kill_switch_reroutes_to_the_champion_without_a_restart(
@@ -116,18 +117,6 @@ def test_the_kill_switch_reroutes_to_the_champion_without_a_restart(
         assert time.monotonic() < deadline, "re-enabling the challenger did not apply"
         time.sleep(0.05)
     assert service.process.pid == pid and service.process.poll() is None
-
-
-def test_without_the_explain_flag_answers_carry_no_contributions_and_shap_stays_unloaded(
-    workspace: Workspace, kill_switch
-) -> None:
-    _, service = kill_switch
-    answer = service.post("/predict", {"instances": workspace.rows[:5]})
-    assert answer.status == 200
-    document = answer.json()
-    assert "explanation" not in document
-    assert all("contributions" not in prediction for prediction in document["predictions"])
-    assert not shap_is_loaded(service)
 
 
 def test_info_reports_the_flag_file_and_the_values_in_force(kill_switch) -> None:
@@ -159,28 +148,53 @@ def raw_output(model, frame: pd.DataFrame, output: str) -> np.ndarray:
     return model.predict_proba(frame)[:, 1]
 
 
-def test_the_explain_flag_adds_contributions_that_add_up_to_the_model_output(
-    workspace: Workspace, service_factory, flag_dir: Path
-) -> None:
-    path = write_flags(flag_dir / "explain.flagd.json", flag_document(explain=True))
-    service = service_factory(workspace.release("direct"), {"flags": str(path)})
-    rows = workspace.rows[:20]
-    answer = service.post("/predict", {"instances": rows})
-    assert answer.status == 200, answer.body
-    document = answer.json()
-    explanation = document["explanation"]
-    assert explanation["explainer"] in {"tree", "linear"}
-    columns = [column for column in workspace.rows[0]]
-    contributions = [prediction["contributions"] for prediction in document["predictions"]]
-    assert all(set(row) <= set(columns) and row for row in contributions)
-    frame = pd.DataFrame(rows)[workspace.champion_model.feature_names_in_]
-    expected = raw_output(workspace.champion_model, frame, explanation["output"])
-    totals = np.array([explanation["base_value"] + sum(row.values()) for row in contributions])
-    np.testing.assert_allclose(totals, expected, atol=1e-6)
-    assert shap_is_loaded(service)
-    # Switched off while running: the next answers carry none.
-    write_flags(path, flag_document(explain=False))
+def wait_for_flag(service: Service, name: str, value: object) -> None:
     deadline = time.monotonic() + APPLY_TIMEOUT_S
-    while "explanation" in service.post("/predict", {"instances": rows[:1]}).json():
-        assert time.monotonic() < deadline, "turning explanations off did not apply"
+    while service.get("/info").json()["flags"]["values"][name] != value:
+        assert time.monotonic() < deadline, f"{name} = {value!r} did not apply"
         time.sleep(0.05)
+
+
+def test_the_explain_flag_adds_the_champions_contributions_and_only_then_loads_shap(
+    workspace: Workspace, kill_switch
+) -> None:
+    path, service = kill_switch
+    rows = workspace.rows[:20]
+    write_flags(path, flag_document())
+    wait_for_flag(service, "explain_predictions", False)
+    answer = service.post("/predict", {"instances": rows[:5]})
+    assert answer.status == 200
+    document = answer.json()
+    assert "explanation" not in document
+    assert all("contributions" not in prediction for prediction in document["predictions"])
+    assert not shap_is_loaded(service)
+
+    write_flags(path, flag_document(explain=True))
+    wait_for_flag(service, "explain_predictions", True)
+    frame = pd.DataFrame(rows)[workspace.champion_model.feature_names_in_]
+    seen = set()
+    # One request per routing key until each variant of the 50 % canary has answered once: the
+    # champion's answers are explained, the challenger's are not.
+    for number in range(200):
+        if seen == {"champion", "challenger"}:
+            break
+        answer = service.post("/predict", {"instances": rows}, {"X-Routing-Key": f"explain-{number}"})
+        assert answer.status == 200, answer.body
+        document = answer.json()
+        (variant,) = {prediction["variant"] for prediction in document["predictions"]}
+        seen.add(variant)
+        if variant == "challenger":
+            assert "explanation" not in document
+            assert all("contributions" not in prediction for prediction in document["predictions"])
+            continue
+        explanation = document["explanation"]
+        assert explanation["explainer"] in {"tree", "linear"}
+        contributions = [prediction["contributions"] for prediction in document["predictions"]]
+        assert all(set(row) <= set(rows[0]) and row for row in contributions)
+        expected = raw_output(workspace.champion_model, frame, explanation["output"])
+        totals = np.array([explanation["base_value"] + sum(row.values()) for row in contributions])
+        np.testing.assert_allclose(totals, expected, atol=1e-6)
+    assert seen == {"champion", "challenger"}
+    assert shap_is_loaded(service)
+    write_flags(path, flag_document())
+    wait_for_flag(service, "explain_predictions", False)
