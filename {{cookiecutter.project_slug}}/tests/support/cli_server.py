@@ -44,14 +44,41 @@ WARM_IMPORTS = (
     "fairlearn.metrics",
     "mlflow",
     "mlflow.sklearn",
+    "mlflow.pyfunc",
     "mlflow.tracking",
+    "mlflow.tracking.request_header.registry",
+    "mlflow.tracing.export.mlflow_v3",
+    "mlflow.tracing.processor.mlflow_v3",
     "mlflow.models",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.tracking.rest_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "mlflow.store.model_registry.rest_store",
+    "mlflow.store.artifact.local_artifact_repo",
+    "mlflow.store.artifact.mlflow_artifacts_repo",
+    "opentelemetry.sdk.metrics",
+    "pyarrow.pandas_compat",
+    "narwhals.stable.v2",
     "skops.io",
     "regopy",
     "jinja2",
     "yaml",
     "pydantic",
+    "git",
+    "github",
+    "email.policy",
+    "netrc",
 )
+
+
+def _fill_caches() -> None:
+    """Fill, once, the caches each fork would otherwise fill for itself: MLflow maps every installed
+    distribution to its modules (about 0.7 s) the first time a process saves or loads a model."""
+    from mlflow.utils import requirements_utils
+
+    with contextlib.suppress(Exception):
+        requirements_utils._init_modules_to_packages_map()
+        requirements_utils._init_packages_to_modules_map()
 
 
 def _warm_up(package: str) -> None:
@@ -67,6 +94,7 @@ def _warm_up(package: str) -> None:
         # a module that cannot be imported early is imported by the fork instead
         with contextlib.suppress(Exception):
             importlib.import_module(module.name)
+    _fill_caches()
 
 
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
