@@ -8,6 +8,7 @@ This process then exits with the code the command returned, or dies of the signa
 Standard library only: it starts in milliseconds (run it with `python -I -S`).
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -54,12 +55,14 @@ def main() -> int:
 
             def forward(number: int, frame: object) -> None:
                 received.append(number)
-                os.kill(command, number)
+                with contextlib.suppress(ProcessLookupError):  # the command has just ended
+                    os.kill(command, number)
 
             for number in FORWARDED:
                 signal.signal(number, forward)
             for number in list(received):
-                os.kill(command, number)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(command, number)
             answer = _read(connection, 4)
         else:
             answer = None

@@ -120,13 +120,15 @@ def _exit_code(value: object) -> int:
     return 1
 
 
-def _end_with_the_client(connection: socket.socket) -> None:
+def _end_with_the_client(connection: socket.socket, reported: threading.Event) -> None:
     """The client sends nothing after its request: the connection ends only when the client does. A
-    client that was killed before the command finished takes the command's process group with it."""
+    client that went away before the command reported its exit code (it was killed) takes the
+    command's process group with it."""
     with contextlib.suppress(OSError):
         while connection.recv(1):
             pass
-    os.killpg(os.getpid(), signal.SIGKILL)
+    if not reported.is_set():
+        os.killpg(os.getpid(), signal.SIGKILL)
 
 
 def _run_call(connection: socket.socket, listener: socket.socket) -> None:
@@ -141,7 +143,8 @@ def _run_call(connection: socket.socket, listener: socket.socket) -> None:
     # A process group of its own, and the client told its pid: the client passes on the signals it gets.
     os.setpgid(0, 0)
     connection.sendall(struct.pack("!q", os.getpid()))
-    threading.Thread(target=_end_with_the_client, args=(connection,), daemon=True).start()
+    reported = threading.Event()
+    threading.Thread(target=_end_with_the_client, args=(connection, reported), daemon=True).start()
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -161,6 +164,7 @@ def _run_call(connection: socket.socket, listener: socket.socket) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+        reported.set()
         connection.sendall(struct.pack("!i", code))
         os._exit(code)
 
