@@ -24,8 +24,6 @@ from fixtures import install_fixture_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "{{ cookiecutter.package_name }}"
-# The console script the workflows call (a fixed name, so the static workflow files fit any project).
-SCRIPT = "mlops"
 EXIT_DENY = 1
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -26,23 +26,21 @@ from {{ cookiecutter.package_name }}.pipeline.training import split_dataset
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory: pytest.TempPathFactory, mlops_command: tuple[str, ...]) -> Workspace:
     pair = copy_of_trained_pair(tmp_path_factory, "serving")
-    root = pair.root
-    versions = {"champion": pair.champion, "challenger": pair.challenger}
-    config = load_config(root / "project.yaml")
+    config = load_config(pair.root / "project.yaml")
     dataset = load_dataset(config.data, config.data_path)
     held_out = split_dataset(dataset, config.model).test_features
     with Registry(config) as registry:
-        digest = registry.artifact_digest(versions["champion"])
-        challenger_digest = registry.artifact_digest(versions["challenger"])
+        digest = registry.artifact_digest(pair.champion)
+        challenger_digest = registry.artifact_digest(pair.challenger)
         # The pipelines as the registry holds them: what `serve` loads.
-        champion_model = registry.load_model(versions["champion"])
-        challenger_model = registry.load_model(versions["challenger"])
+        champion_model = registry.load_model(pair.champion)
+        challenger_model = registry.load_model(pair.challenger)
     return Workspace(
-        root=root,
+        root=pair.root,
         config=config,
         environment=config.environments[0],
-        champion=versions["champion"],
-        challenger=versions["challenger"],
+        champion=pair.champion,
+        challenger=pair.challenger,
         champion_digest=digest,
         rows=json_rows(held_out),
         champion_model=champion_model,
